@@ -1,0 +1,375 @@
+"""Configuration: load the YAML file, fill defaults, validate every key up front.
+
+Every error is collected and reported at once, each naming the file and the key path. Relative paths
+resolve against the project root, never the working directory (cron starts the tool from `/`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlparse
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "config.yaml"
+TEMPLATE_PATH = PROJECT_ROOT / "config" / "config.yaml.template"
+
+TOKEN_ENVIRONMENT_VARIABLE = "MIST_API_TOKEN"
+SMTP_PASSWORD_ENVIRONMENT_VARIABLE = "MIST_SMTP_PASSWORD"
+
+# REFERENCE §1: the regional API hosts, plus Mist Federal.
+MIST_API_HOSTS = (
+    "api.mist.com",
+    "api.gc1.mist.com",
+    "api.ac2.mist.com",
+    "api.gc2.mist.com",
+    "api.gc4.mist.com",
+    "api.eu.mist.com",
+    "api.gc3.mist.com",
+    "api.ac6.mist.com",
+    "api.gc6.mist.com",
+    "api.ac5.mist.com",
+    "api.gc5.mist.com",
+    "api.gc7.mist.com",
+    "api.us.mist-federal.com",
+)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+Config = Dict[str, Any]
+
+_DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_SLE_DURATION_PATTERN = re.compile(r"^[1-9]\d*[mhdw]$")
+_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
+_SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `errors` holds one complete line per problem."""
+
+    def __init__(self, errors: List[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def parse_duration_seconds(text: str) -> float:
+    """Return the seconds in a duration such as `30m`, `4h` or `1d`; raises ValueError when malformed."""
+    match = _DURATION_PATTERN.match(str(text))
+    if not match:
+        raise ValueError(f"expected a duration such as 30m, 4h or 1d, got {text!r}")
+    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One configuration key: its kind, default and limits."""
+
+    kind: str  # str, int, number, bool, path, duration, sle_duration, email_list, base_url, choice, level
+    default: Any = None
+    choices: Tuple[str, ...] = ()
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    secret: bool = False
+    nullable: bool = False
+
+
+SCHEMA: Dict[str, Any] = {
+    "mist": {
+        "api_token": Field("str", None, secret=True, nullable=True),
+        "base_url": Field("base_url", "https://api.eu.mist.com"),
+        "org_id": Field("str", None, nullable=True),
+        "timeout_seconds": Field("number", 10, minimum=0.1, maximum=300),
+        "max_workers": Field("int", 8, minimum=1, maximum=64),
+        "calls_per_hour": Field("int", 5000, minimum=1),
+        "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
+        "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
+        "sites_cache_minutes": Field("number", 60, minimum=0),
+    },
+    "sle": {
+        "duration": Field("sle_duration", "1d"),
+        "classifier_detail": Field("choice", "degraded", choices=("degraded", "all", "none")),
+        "detail_reuse_minutes": Field("number", 60, minimum=0),
+    },
+    "thresholds": {
+        "critical": Field("number", 70, minimum=0, maximum=100),
+        "major": Field("number", 80, minimum=0, maximum=100),
+        "warning": Field("number", 90, minimum=0, maximum=100),
+    },
+    "reports": {
+        "directory": Field("path", "reports"),
+        "keep_days": Field("int", 30, minimum=1),
+    },
+    "history": {
+        "directory": Field("path", "reports/history"),
+        "keep_days": Field("int", 7, minimum=1, maximum=366),
+    },
+    "trend": {
+        "degradation_threshold_pp": Field("number", 5, minimum=0.1, maximum=100),
+    },
+    "monitoring": {
+        "interval_minutes": Field("number", 15, minimum=0.001),
+        "failure_alert_after": Field("int", 3, minimum=1),
+    },
+    "logging": {
+        "file": Field("path", "mist_infra_manager.log", nullable=True),
+        "level": Field("choice", "DEBUG", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        "max_bytes": Field("int", 5_000_000, minimum=10_000),
+        "backup_count": Field("int", 5, minimum=0, maximum=100),
+    },
+    "notifications": {
+        "enabled": Field("bool", True),
+        "repeat_interval": Field("duration", "4h"),
+        "send_resolved": Field("bool", True),
+        "max_rows_per_table": Field("int", 25, minimum=1, maximum=1000),
+        "email": {
+            "enabled": Field("bool", True),
+            "transport": Field("choice", "smtp", choices=("smtp", "file")),
+            "smtp_server": Field("str", None, nullable=True),
+            "smtp_port": Field("int", 25, minimum=1, maximum=65535),
+            "use_tls": Field("bool", False),
+            "use_ssl": Field("bool", False),
+            "verify_tls": Field("bool", True),
+            "username": Field("str", None, nullable=True),
+            "password": Field("str", None, secret=True, nullable=True),
+            "timeout_seconds": Field("number", 30, minimum=1, maximum=600),
+            "from_address": Field("str", None, nullable=True),
+            "recipients": Field("email_list", []),
+        },
+    },
+}
+
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "path": "a path",
+    "duration": "a duration such as 30m, 4h or 1d",
+    "sle_duration": "an SLE window such as 1d, 12h or 7d",
+    "email_list": "a list of email addresses",
+    "base_url": "a URL",
+    "choice": "one of",
+}
+
+
+def _describe(value: Any, secret: bool) -> str:
+    if secret:
+        return f"a value of type {type(value).__name__}"
+    return repr(value)
+
+
+def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str]]:
+    """Return (normalized value, None) or (None, error text without the file prefix)."""
+    if value is None:
+        if field.nullable or field.default is None:
+            return None, None
+        return None, f"{path}: expected {_TYPE_WORDS[field.kind]}, got null"
+    shown = _describe(value, field.secret)
+    kind = field.kind
+    if kind in ("str", "path", "base_url"):
+        if not isinstance(value, str) or (kind != "str" and not value.strip()):
+            return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        value = value.strip()
+        if kind == "str" and not value:
+            return None, None
+        if kind == "base_url":
+            error = _check_base_url(value)
+            if error:
+                return None, f"{path}: {error}"
+            value = value.rstrip("/")
+        return value, None
+    if kind == "bool":
+        if not isinstance(value, bool):
+            return None, f"{path}: expected true or false, got {shown}"
+        return value, None
+    if kind in ("int", "number"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind == "int" and isinstance(value, float))
+        ):
+            return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        if field.minimum is not None and value < field.minimum:
+            return None, f"{path}: must be at least {field.minimum:g}, got {shown}"
+        if field.maximum is not None and value > field.maximum:
+            return None, f"{path}: must be at most {field.maximum:g}, got {shown}"
+        return value, None
+    if kind == "choice":
+        text = value.upper() if isinstance(value, str) and field.choices[0].isupper() else value
+        if text not in field.choices:
+            hint = _did_you_mean(str(value), field.choices)
+            return None, f"{path}: expected one of {', '.join(field.choices)}, got {shown}{hint}"
+        return text, None
+    if kind == "duration":
+        try:
+            parse_duration_seconds(value)
+        except ValueError:
+            return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        return str(value).strip(), None
+    if kind == "sle_duration":
+        if not isinstance(value, str) or not _SLE_DURATION_PATTERN.match(value):
+            return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        return value, None
+    if kind == "email_list":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        bad = [item for item in value if not _EMAIL_PATTERN.match(item.strip())]
+        if bad:
+            return None, f"{path}: not an email address: {bad[0]!r}"
+        return [item.strip() for item in value], None
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def _check_base_url(value: str) -> Optional[str]:
+    parsed = urlparse(value)
+    host = parsed.hostname or ""
+    if parsed.scheme == "http" and host in LOOPBACK_HOSTS:
+        return None
+    if parsed.scheme != "https":
+        return f"expected an https:// Mist API host (http only for 127.0.0.1), got {value!r}"
+    if host in MIST_API_HOSTS:
+        if parsed.path not in ("", "/"):
+            return f"give the host only, without a path (the tool adds /api/v1), got {value!r}"
+        return None
+    if host in LOOPBACK_HOSTS:
+        return None
+    hint = _did_you_mean(host, MIST_API_HOSTS)
+    if host.startswith("manage."):
+        hint = f" (that is the portal; the API host is {host.replace('manage.', 'api.', 1)})"
+    return f"{host!r} is not a Mist API host{hint}; expected one of the regional hosts such as api.eu.mist.com"
+
+
+def _did_you_mean(word: str, candidates: Any) -> str:
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def _validate_section(schema: Mapping[str, Any], raw: Any, prefix: str, errors: List[str]) -> Dict[str, Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors.append(f"{prefix or 'top level'}: expected a mapping of keys, got {raw!r}")
+        raw = {}
+    section: Dict[str, Any] = {}
+    for key in raw:
+        if key not in schema:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            errors.append(f"{where}: unknown key{_did_you_mean(str(key), schema.keys())}")
+    for key, spec in schema.items():
+        where = f"{prefix}.{key}" if prefix else key
+        if isinstance(spec, dict):
+            section[key] = _validate_section(spec, raw.get(key), where, errors)
+            continue
+        if key not in raw:
+            section[key] = spec.default
+            continue
+        value, error = _check_field(spec, raw[key], where)
+        if error:
+            errors.append(error)
+            value = spec.default
+        section[key] = value
+    return section
+
+
+def _resolve_path(value: Optional[str]) -> Optional[Path]:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def validate(
+    raw: Any,
+    source: str,
+    environ: Mapping[str, str],
+    *,
+    require_token: bool = True,
+) -> Config:
+    """Return the validated configuration with defaults filled and paths absolute; raises ConfigError."""
+    errors: List[str] = []
+    config = _validate_section(SCHEMA, raw, "", errors)
+
+    token = environ.get(TOKEN_ENVIRONMENT_VARIABLE) or config["mist"]["api_token"]
+    if token in (None, "", "YOUR_API_TOKEN"):
+        token = None
+        if require_token:
+            errors.append(
+                f"mist.api_token: missing: set it in the config file or in the {TOKEN_ENVIRONMENT_VARIABLE} "
+                "environment variable"
+            )
+    config["mist"]["api_token"] = token
+
+    thresholds = config["thresholds"]
+    if not thresholds["critical"] < thresholds["major"] < thresholds["warning"]:
+        errors.append(
+            "thresholds: expected critical < major < warning, got "
+            f"{thresholds['critical']:g}, {thresholds['major']:g}, {thresholds['warning']:g}"
+        )
+
+    email = config["notifications"]["email"]
+    email["password"] = environ.get(SMTP_PASSWORD_ENVIRONMENT_VARIABLE) or email["password"]
+    if email["use_tls"] and email["use_ssl"]:
+        errors.append("notifications.email: use_tls (STARTTLS) and use_ssl (implicit TLS) exclude each other")
+    if config["notifications"]["enabled"] and email["enabled"]:
+        if not email["recipients"]:
+            errors.append("notifications.email.recipients: required when email is enabled (a list of addresses)")
+        if not email["from_address"]:
+            errors.append("notifications.email.from_address: required when email is enabled")
+        if email["transport"] == "smtp" and not email["smtp_server"]:
+            errors.append("notifications.email.smtp_server: required when email is enabled with transport smtp")
+
+    for section, key in (("reports", "directory"), ("history", "directory"), ("logging", "file")):
+        config[section][key] = _resolve_path(config[section][key])
+
+    if errors:
+        raise ConfigError([f"{source}: {error}" for error in errors])
+    config["source"] = source
+    return config
+
+
+def display_path(path: Path) -> str:
+    """Return a config path as the user will recognize it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool = True) -> Config:
+    """Return the validated configuration read from a YAML file; raises ConfigError."""
+    source = display_path(path)
+    if not path.exists():
+        raise ConfigError(
+            [
+                f"{source}: config file not found. Create it from the template: "
+                f"cp {display_path(TEMPLATE_PATH)} {source} (then set mist.api_token or {TOKEN_ENVIRONMENT_VARIABLE})"
+            ]
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{source}: cannot read the file: {error}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
+    if raw is None:
+        raw = {}
+    return validate(raw, source, environ, require_token=require_token)
+
+
+def secrets_of(config: Mapping[str, Any]) -> List[str]:
+    """Return the secret values in a configuration, for log redaction."""
+    values = [config["mist"]["api_token"], config["notifications"]["email"]["password"]]
+    return [value for value in values if isinstance(value, str) and value]
+
+

@@ -1,0 +1,117 @@
+"""Logging, configured once by main: concise console, a size-rotated debug file, secrets redacted everywhere."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+CONSOLE_FORMAT = "%(levelname)s %(message)s"
+FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+REDACTED = "[REDACTED]"
+# Libraries that would otherwise log every connection at DEBUG.
+QUIET_LIBRARIES = ("urllib3", "filelock", "schedule", "mail.log", "asyncio")
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every known secret in a record's final message, so no handler ever sees one."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets: List[str] = [secret for secret in secrets if secret]
+
+    def add(self, secret: Optional[str]) -> None:
+        """Redact one more value from now on."""
+        if secret and secret not in self.secrets:
+            self.secrets.append(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        redacted = message
+        exc_text = record.exc_text or ""
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, REDACTED)
+            exc_text = exc_text.replace(secret, REDACTED)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_text:
+            record.exc_text = exc_text
+        return True
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+_redactor = RedactingFilter([])
+
+
+def redact(text: str) -> str:
+    """Return text with every registered secret replaced."""
+    for secret in _redactor.secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def add_secret(secret: Optional[str]) -> None:
+    """Register a secret to be redacted from every log line from now on."""
+    _redactor.add(secret)
+
+
+def configure(
+    *,
+    verbose: bool = False,
+    quiet: bool = False,
+    log_file: Optional[Path] = None,
+    file_level: str = "DEBUG",
+    max_bytes: int = 5_000_000,
+    backup_count: int = 5,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Configure the root logger: INFO to stdout, WARNING and above to stderr, DEBUG to the rotated file."""
+    for secret in secrets:
+        _redactor.add(secret)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG)
+
+    console_level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    formatter = logging.Formatter(CONSOLE_FORMAT)
+    if console_level < logging.WARNING:
+        stdout_handler = logging.StreamHandler(sys.stdout)
+        stdout_handler.setLevel(console_level)
+        stdout_handler.addFilter(_BelowWarning())
+        stdout_handler.addFilter(_redactor)
+        stdout_handler.setFormatter(formatter)
+        root.addHandler(stdout_handler)
+    stderr_handler = logging.StreamHandler(sys.stderr)
+    stderr_handler.setLevel(logging.WARNING)
+    stderr_handler.addFilter(_redactor)
+    stderr_handler.setFormatter(formatter)
+    root.addHandler(stderr_handler)
+
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            file_handler = logging.handlers.RotatingFileHandler(
+                str(log_file), maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
+            )
+        except OSError as error:
+            logging.getLogger(__name__).warning("Cannot write the log file %s: %s", log_file, error)
+        else:
+            file_handler.setLevel(getattr(logging, file_level, logging.DEBUG))
+            file_handler.addFilter(_redactor)
+            file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+            root.addHandler(file_handler)
+
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

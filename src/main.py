@@ -1,0 +1,169 @@
+"""Mist Infrastructure Manager: command line entry point and orchestration.
+
+Exit codes are documented in ExitCode and in the README; only the `__main__` block calls sys.exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, List, Mapping, Optional, Sequence
+
+# `python src/main.py` from any folder: the modules beside this file come first on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import config as config_module  # noqa: E402
+import logging_setup  # noqa: E402
+
+__version__ = "1.0.0"
+logger = logging.getLogger("mist_infra_manager")
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes."""
+
+    OK = 0
+    # A runtime failure: API unreachable, token rejected, data incomplete, an email not sent.
+    FAILURE = 1
+    # Bad command line or configuration.
+    USAGE = 2
+    # Another run holds the lock of the reports directory.
+    LOCKED = 3
+    # Stopped by Ctrl-C during a one-shot run.
+    INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line parser."""
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Watch the Wi-Fi SLEs of every site of a Juniper Mist org: reports, trends and email alerts.",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("monitor", "insights", "report", "all"),
+        default="all",
+        help="monitor: per-site SLEs with classifier breakdown; insights: org-level SLEs by priority; "
+        "report: report files and email; all: the three from one collection (default: all)",
+    )
+    parser.add_argument("--daemon", action="store_true", help="run continuously, one cycle per interval")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        metavar="MINUTES",
+        help="minutes between daemon cycles (default: monitoring.interval_minutes, 15)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"configuration file (default: {config_module.DEFAULT_CONFIG_PATH})",
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging on the console, tracebacks on errors")
+    parser.add_argument("--quiet", action="store_true", help="only warnings and errors on the console (for cron)")
+    parser.add_argument(
+        "--demo", action="store_true", help="run against the built-in Mist simulator: no config, no token"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _print_console(lines: Sequence[str], quiet: bool) -> None:
+    if quiet:
+        return
+    for text in lines:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _configure_logging(config: Mapping[str, Any], args: argparse.Namespace) -> None:
+    logging_settings = config["logging"]
+    logging_setup.configure(
+        verbose=args.verbose,
+        quiet=args.quiet,
+        log_file=logging_settings["file"],
+        file_level=logging_settings["level"],
+        max_bytes=logging_settings["max_bytes"],
+        backup_count=logging_settings["backup_count"],
+        secrets=config_module.secrets_of(config),
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run mode all against the built-in simulator and print where the files are."""
+    from mist_simulator import MistSimulator
+
+    import demo
+    import pipeline
+
+    with MistSimulator(num_sites=demo.DEMO_SITES, page_cap=demo.DEMO_PAGE_CAP) as simulator:
+        config = config_module.validate(demo.demo_raw_config(simulator.base_url, simulator.token), "demo", environ={})
+        _configure_logging(config, args)
+        logger.info("Demo: Mist simulator with %d sites on %s", demo.DEMO_SITES, simulator.base_url)
+        outcome = pipeline.run_cycle(config, "all")
+    files = outcome.files.all() if outcome.files is not None else []
+    _print_console(outcome.console + demo.demo_lines(files), quiet=False)
+    return outcome.exit_code
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Run the command line's request; raises the errors main() turns into exit codes."""
+    if args.demo:
+        return run_demo(args)
+    config_path = args.config if args.config is not None else config_module.DEFAULT_CONFIG_PATH
+    config = config_module.load_config(config_path, environ)
+    _configure_logging(config, args)
+    if args.daemon:
+        raise config_module.ConfigError(["--daemon: not available yet; run one-shot from cron meanwhile"])
+    import pipeline
+
+    outcome = pipeline.run_cycle(config, args.mode)
+    _print_console(outcome.console, args.quiet)
+    return outcome.exit_code
+
+
+def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
+    """Parse the command line, run, and return the exit code; the one place errors become exit codes."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code) if isinstance(stop.code, int) else ExitCode.USAGE
+    if args.verbose and args.quiet:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("main.py: error: --verbose and --quiet exclude each other\n")
+        return ExitCode.USAGE
+    try:
+        return run(args, os.environ if environ is None else environ)
+    except config_module.ConfigError as error:
+        for line in error.errors:
+            sys.stderr.write(f"error: {logging_setup.redact(line)}\n")
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return ExitCode.INTERRUPTED
+    except Exception as error:  # the one top-level handler: a line, not a traceback
+        return _report_failure(error, args.verbose)
+
+
+def _report_failure(error: Exception, verbose: bool) -> int:
+    from collector import OrgSelectionError
+    from mist_client import MistApiError
+
+    if not logging.getLogger().handlers:
+        logging_setup.configure(verbose=verbose)
+    if isinstance(error, (MistApiError, OrgSelectionError)):
+        logger.error("%s", error, exc_info=verbose)
+    else:
+        hint = "" if verbose else " (run with --verbose for the traceback)"
+        logger.error("unexpected %s: %s%s", type(error).__name__, error, hint, exc_info=verbose)
+    return ExitCode.FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""REST client for the Juniper Mist API: one Session, timeouts, retries, paging and a call counter.
+
+The token travels only in the Authorization header; it is never logged and never part of an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+import requests
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+PAGE_LIMIT = 1000
+# A guard against a server that never sends a short page.
+MAX_PAGES = 10_000
+CONNECT_TIMEOUT_SECONDS = 5.0
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+# mistapi-py waits 5 s × 2^attempt on a 429 without Retry-After.
+RATE_LIMIT_BACKOFF_SECONDS = 5.0
+USER_AGENT = "mist-infra-manager/1.0"
+
+
+class MistApiError(Exception):
+    """An API call failed for good; the message names the endpoint and the cause, never the token."""
+
+    def __init__(self, message: str, status: Optional[int] = None, path: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.path = path
+
+
+class AuthError(MistApiError):
+    """401/403: the token was rejected, has expired, lacks rights, or belongs to another regional host."""
+
+
+class NotFoundError(MistApiError):
+    """404 for a resource."""
+
+
+class RateLimitError(MistApiError):
+    """429 with a wait longer than allowed, or 429s that did not clear within the allowed total wait."""
+
+    def __init__(self, message: str, retry_after: Optional[float], path: str = "") -> None:
+        super().__init__(message, 429, path)
+        self.retry_after = retry_after
+
+
+def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return f": {str(detail)[:200]}" if detail else ""
+
+
+class MistClient:
+    """A thread-safe Mist API client that counts every HTTP request it makes."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_seconds: float = 10.0,
+        max_workers: int = 8,
+        max_retry_wait_seconds: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        on_call: Optional[Callable[[], None]] = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        self.max_retry_wait_seconds = max_retry_wait_seconds
+        self._sleep = sleep
+        self._on_call = on_call
+        self._lock = threading.Lock()
+        self._calls = 0
+        self.session = requests.Session()
+        # One connection per worker, plus the two org-level pagers that run beside each other.
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {"Authorization": f"Token {token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        )
+        # requests would otherwise read credentials from ~/.netrc and proxies from the environment per call.
+        self.session.trust_env = False
+
+    @property
+    def calls(self) -> int:
+        """Return the number of HTTP requests made so far, retries included."""
+        with self._lock:
+            return self._calls
+
+    def close(self) -> None:
+        """Close the session's connections."""
+        self.session.close()
+
+    def _count_call(self) -> None:
+        with self._lock:
+            self._calls += 1
+        if self._on_call is not None:
+            self._on_call()
+
+    def get(self, path: str, params: Optional[Mapping[str, Any]] = None) -> Tuple[Any, Mapping[str, str]]:
+        """Return (decoded JSON body, response headers) of a GET; raises MistApiError and its subclasses."""
+        url = f"{self.base_url}{API_PREFIX}{path}"
+        waited = 0.0
+        last_problem = ""
+        for attempt in range(MAX_ATTEMPTS):
+            self._count_call()
+            try:
+                response = self.session.get(url, params=params, timeout=self.timeout)
+            except requests.Timeout:
+                last_problem = f"timed out after {self.timeout[1]:g} s"
+                response = None
+            except requests.ConnectionError as error:
+                last_problem = f"cannot connect to {self.base_url} ({type(error).__name__})"
+                response = None
+            if response is not None:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return response.json(), response.headers
+                    except ValueError:
+                        raise MistApiError(f"GET {path}: the response is not valid JSON", status, path) from None
+                if status in (401, 403):
+                    raise AuthError(self._auth_message(status, response), status, path)
+                if status == 404:
+                    raise NotFoundError(f"GET {path}: 404 not found", status, path)
+                if status == 429:
+                    retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                    wait = retry_after if retry_after is not None else RATE_LIMIT_BACKOFF_SECONDS * 2**attempt
+                    if wait > self.max_retry_wait_seconds or waited + wait > self.max_retry_wait_seconds:
+                        raise RateLimitError(
+                            f"GET {path}: rate limited (429){_detail(response)}; retry after {wait:g} s",
+                            retry_after,
+                            path,
+                        )
+                    logger.debug("GET %s: 429, waiting %.1f s (attempt %d)", path, wait, attempt + 1)
+                    self._sleep(wait)
+                    waited += wait
+                    continue
+                if status < 500:
+                    raise MistApiError(f"GET {path}: HTTP {status}{_detail(response)}", status, path)
+                last_problem = f"HTTP {status}"
+            if attempt + 1 == MAX_ATTEMPTS:
+                break
+            wait = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
+            if waited + wait > self.max_retry_wait_seconds:
+                break
+            logger.debug("GET %s: %s, retrying in %.2f s", path, last_problem, wait)
+            self._sleep(wait)
+            waited += wait
+        raise MistApiError(f"GET {path}: {last_problem} after {attempt + 1} attempts", None, path)
+
+    def _auth_message(self, status: int, response: requests.Response) -> str:
+        if status == 401:
+            return (
+                f"the Mist API rejected the token (401{_detail(response)}): it is wrong, expired or deleted "
+                f"after 90 days unused, or it belongs to another regional host than {self.base_url}"
+            )
+        return (
+            f"the Mist API refused access (403{_detail(response)}): the token lacks rights on this org, "
+            f"or mist.org_id / mist.base_url point at another org or region than {self.base_url}"
+        )
+
+    def get_self(self) -> Dict[str, Any]:
+        """Return the body of GET /self."""
+        body, _ = self.get("/self")
+        if not isinstance(body, dict):
+            raise MistApiError("GET /self: expected a JSON object", 200, "/self")
+        return body
+
+    def get_paged_array(self, path: str, params: Optional[Mapping[str, Any]] = None) -> Tuple[List[Any], Optional[int]]:
+        """Return (all items, X-Page-Total or None) of a bare-array endpoint paged by X-Page-* headers."""
+        items: List[Any] = []
+        page = 1
+        expected_total: Optional[int] = None
+        while True:
+            query = dict(params or {}, limit=PAGE_LIMIT, page=page)
+            body, headers = self.get(path, query)
+            if not isinstance(body, list):
+                raise MistApiError(f"GET {path}: expected a JSON array", 200, path)
+            items.extend(body)
+            expected_total = _header_int(headers, "X-Page-Total", expected_total)
+            limit = _header_int(headers, "X-Page-Limit", None) or PAGE_LIMIT
+            if _last_page(len(body), len(items), expected_total, limit) or page >= MAX_PAGES:
+                break
+            page += 1
+        if expected_total is not None and len(items) < expected_total:
+            logger.warning("GET %s: got %d items, the API announced %d", path, len(items), expected_total)
+        return items, expected_total
+
+    def get_paged_results(
+        self, path: str, params: Optional[Mapping[str, Any]] = None
+    ) -> Tuple[Dict[str, Any], List[Any]]:
+        """Return (first page body, all `results`) of an endpoint paged by its body's total/limit/page."""
+        results: List[Any] = []
+        page = 1
+        first: Dict[str, Any] = {}
+        while True:
+            query = dict(params or {}, limit=PAGE_LIMIT, page=page)
+            body, _ = self.get(path, query)
+            if not isinstance(body, dict):
+                raise MistApiError(f"GET {path}: expected a JSON object", 200, path)
+            if page == 1:
+                first = body
+            page_results = body.get("results")
+            page_results = page_results if isinstance(page_results, list) else []
+            results.extend(page_results)
+            total = _int_or_none(body.get("total"))
+            limit = _int_or_none(body.get("limit")) or PAGE_LIMIT
+            if _last_page(len(page_results), len(results), total, limit) or page >= MAX_PAGES:
+                break
+            page += 1
+        total = _int_or_none(first.get("total"))
+        if total is not None and len(results) < total:
+            logger.warning("GET %s: got %d results, the API announced %d", path, len(results), total)
+        return first, results
+
+
+def _last_page(page_size: int, received: int, total: Optional[int], limit: int) -> bool:
+    """Return True when paging is done: an empty page, all of `total` received, or (no total) a short page."""
+    if page_size == 0:
+        return True
+    if total is not None:
+        return received >= total
+    return page_size < limit
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _header_int(headers: Mapping[str, str], name: str, default: Optional[int]) -> Optional[int]:
+    value = _int_or_none(headers.get(name))
+    return default if value is None else value

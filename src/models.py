@@ -1,0 +1,134 @@
+"""The result object of one collection: every report, the JSON and the email are rendered from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Dict, List, Optional
+
+# Worst first. Site and org status use "healthy" where a metric's severity is "info".
+SEVERITIES = ("critical", "major", "warning", "info", "no_data")
+STATUSES = ("critical", "major", "warning", "healthy", "no_data")
+ALERT_SEVERITIES = ("critical", "major", "warning")
+SEVERITY_RANK: Dict[str, int] = {
+    "critical": 0,
+    "major": 1,
+    "warning": 2,
+    "info": 3,
+    "healthy": 3,
+    "no_data": 4,
+}
+
+# How a metric's classifier detail came to be (the JSON field "detail").
+DETAIL_FETCHED = "fetched"
+DETAIL_SKIPPED = "skipped"
+DETAIL_UNAVAILABLE = "unavailable"
+DETAIL_DEFERRED = "deferred"
+
+
+@dataclass
+class ClassifierStat:
+    """One classifier of one site-metric."""
+
+    id: str
+    name: str
+    degraded_pct: Optional[float]
+    share_pct: Optional[float]
+    users: Optional[int]
+    aps: Optional[int]
+
+
+@dataclass
+class MetricResult:
+    """One SLE metric of one site."""
+
+    key: str
+    name: str
+    sle_pct: Optional[float]
+    severity: str
+    detail: str = DETAIL_SKIPPED
+    classifiers: List[ClassifierStat] = field(default_factory=list)
+    # "summary", "summary-trend": which endpoint the classifier numbers came from.
+    source: Optional[str] = None
+    # Minutes since the classifier detail was fetched, when it was reused from an earlier run.
+    detail_age_minutes: Optional[int] = None
+
+    @property
+    def top_classifier(self) -> Optional[ClassifierStat]:
+        """Return the classifier with the largest degraded share, or None without detail."""
+        ranked = [c for c in self.classifiers if c.degraded_pct]
+        if not ranked:
+            return None
+        return max(ranked, key=lambda c: c.degraded_pct or 0.0)
+
+
+@dataclass
+class SiteResult:
+    """One site and its seven metrics."""
+
+    id: str
+    name: str
+    status: str
+    num_aps: Optional[int]
+    num_clients: Optional[int]
+    metrics: Dict[str, MetricResult]
+
+
+@dataclass
+class Insight:
+    """A site-metric below the warning threshold, as listed by priority."""
+
+    site_id: str
+    site_name: str
+    metric: str
+    metric_name: str
+    sle_pct: Optional[float]
+    severity: str
+    num_clients: Optional[int]
+    top_classifier: Optional[ClassifierStat]
+
+
+@dataclass
+class RunResult:
+    """Everything one run learned about the org."""
+
+    generated_at: datetime
+    org_id: str
+    org_name: str
+    window_start: Optional[datetime]
+    window_end: Optional[datetime]
+    duration: str
+    thresholds: Dict[str, float]
+    overall_status: str
+    summary: Dict[str, int]
+    sites: List[SiteResult]
+    insights: List[Insight]
+    api_calls: int
+    base_url: str
+    # False when any API call failed: the files then say the data is incomplete.
+    complete: bool = True
+    problems: List[str] = field(default_factory=list)
+    # "summary" or "summary-trend" (after /summary answered 404 in this run), None when no detail was fetched.
+    detail_source: Optional[str] = None
+    notes: List[str] = field(default_factory=list)
+    # Filled by the trend analyzer; None until then.
+    trends: Optional[Dict[str, Any]] = None
+
+    @property
+    def deferred_count(self) -> int:
+        """Return how many site-metrics had their classifier detail deferred to a later run."""
+        return sum(1 for site in self.sites for metric in site.metrics.values() if metric.detail == DETAIL_DEFERRED)
+
+    @property
+    def severity_counts(self) -> Dict[str, int]:
+        """Return the number of site-metrics per alert severity."""
+        counts = {severity: 0 for severity in ALERT_SEVERITIES}
+        for insight in self.insights:
+            if insight.severity in counts:
+                counts[insight.severity] += 1
+        return counts
+
+    @property
+    def affected_sites(self) -> List[SiteResult]:
+        """Return the sites with at least one metric below the warning threshold, worst first."""
+        return [site for site in self.sites if site.status in ALERT_SEVERITIES]

@@ -1,0 +1,269 @@
+"""Reports of one run: SUMMARY_REPORT and HEALTH_DASHBOARD (.txt, .json, .html), all from one RunResult."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import catalog
+import sle_monitor
+from fileio import atomic_write_json, atomic_write_text
+from models import ClassifierStat, Insight, MetricResult, RunResult, SiteResult
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+TEMPLATE_DIRECTORY = Path(__file__).resolve().parent / "templates"
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+# The tool's own per-run files, by name; retention deletes nothing else.
+REPORT_NAME_PATTERN = r"^(SUMMARY_REPORT|HEALTH_DASHBOARD)_\d{8}T\d{6}Z(_\d+)?\.(txt|json|html)$"
+WORST_SITES_IN_DASHBOARD = 10
+
+
+@dataclass
+class ReportFiles:
+    """The files one run wrote."""
+
+    summary_txt: Path
+    dashboard_txt: Path
+    dashboard_json: Path
+    dashboard_html: Optional[Path] = None
+    extra: List[Path] = field(default_factory=list)
+
+    def all(self) -> List[Path]:
+        """Return every written path."""
+        paths = [self.summary_txt, self.dashboard_txt, self.dashboard_json]
+        if self.dashboard_html is not None:
+            paths.append(self.dashboard_html)
+        return paths + self.extra
+
+
+def iso(moment: Optional[datetime]) -> Optional[str]:
+    """Return an ISO 8601 UTC time with a Z, or None."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round(value: Optional[float], digits: int = 2) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
+def _classifier_document(stat: ClassifierStat) -> Dict[str, Any]:
+    return {
+        "id": stat.id,
+        "name": stat.name,
+        "degraded_pct": _round(stat.degraded_pct),
+        "share_pct": _round(stat.share_pct),
+        "users": stat.users,
+        "aps": stat.aps,
+    }
+
+
+def _metric_document(metric: MetricResult) -> Dict[str, Any]:
+    document: Dict[str, Any] = {
+        "name": metric.name,
+        "sle_pct": _round(metric.sle_pct),
+        "severity": metric.severity,
+        "detail": metric.detail,
+        "classifiers": [_classifier_document(stat) for stat in metric.classifiers],
+    }
+    if metric.source is not None:
+        document["source"] = metric.source
+    if metric.detail_age_minutes is not None:
+        document["detail_age_minutes"] = metric.detail_age_minutes
+    return document
+
+
+def _site_document(site: SiteResult) -> Dict[str, Any]:
+    return {
+        "id": site.id,
+        "name": site.name,
+        "status": site.status,
+        "num_aps": site.num_aps,
+        "num_clients": site.num_clients,
+        "metrics": {key: _metric_document(metric) for key, metric in site.metrics.items()},
+    }
+
+
+def _insight_document(insight: Insight) -> Dict[str, Any]:
+    return {
+        "site_id": insight.site_id,
+        "site_name": insight.site_name,
+        "metric": insight.metric,
+        "sle_pct": _round(insight.sle_pct),
+        "severity": insight.severity,
+        "top_classifier": None if insight.top_classifier is None else _classifier_document(insight.top_classifier),
+    }
+
+
+def dashboard_document(result: RunResult) -> Dict[str, Any]:
+    """Return the HEALTH_DASHBOARD JSON document (schema_version 1, see the README)."""
+    document: Dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": iso(result.generated_at),
+        "org": {"id": result.org_id, "name": result.org_name},
+        "window": {"start": iso(result.window_start), "end": iso(result.window_end), "duration": result.duration},
+        "overall_status": result.overall_status,
+        "complete": result.complete,
+        "problems": list(result.problems),
+        "notes": list(result.notes),
+        "thresholds": dict(result.thresholds),
+        "summary": dict(result.summary),
+        "severity_counts": result.severity_counts,
+        "detail_source": result.detail_source,
+        "deferred": result.deferred_count,
+        "sites": [_site_document(site) for site in result.sites],
+        "insights": [_insight_document(insight) for insight in result.insights],
+        "api": {"calls": result.api_calls, "base_url": result.base_url},
+    }
+    if result.trends is not None:
+        document["trends"] = result.trends
+    return document
+
+
+def _pct(value: Optional[float]) -> str:
+    return "no data" if value is None else f"{value:.1f}%"
+
+
+def _build_environment() -> Any:
+    # Imported here: Jinja2 costs start-up time that the insights and monitor modes do not need.
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIRECTORY)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml"), default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["pct"] = _pct
+    environment.filters["cell"] = sle_monitor.format_cell
+    environment.filters["iso"] = iso
+    environment.globals["metrics"] = catalog.METRICS
+    environment.globals["recommended_action"] = catalog.recommended_action
+    return environment
+
+
+_environment: Optional[Any] = None
+
+
+def environment() -> Any:
+    """Return the shared Jinja2 environment (autoescape for .html, StrictUndefined)."""
+    global _environment
+    if _environment is None:
+        _environment = _build_environment()
+    return _environment
+
+
+_SEVERITY_MARKS = {"critical": "***", "major": "**", "warning": "*"}
+GRID_NAME_WIDTH = 32
+GRID_CELL_WIDTH = 10
+
+
+def _grid_cell(metric: MetricResult) -> str:
+    if metric.sle_pct is None:
+        return "-".rjust(GRID_CELL_WIDTH)
+    return f"{metric.sle_pct:.1f}{_SEVERITY_MARKS.get(metric.severity, '')}".rjust(GRID_CELL_WIDTH)
+
+
+def status_grid(result: RunResult) -> List[str]:
+    """Return the text status grid: a header line, then one line per site, worst first."""
+    header = (
+        "Site".ljust(GRID_NAME_WIDTH)
+        + " Status   "
+        + "".join(metric.name[: GRID_CELL_WIDTH - 1].rjust(GRID_CELL_WIDTH) for metric in catalog.METRICS)
+    )
+    lines = [header]
+    for site in result.sites:
+        name = site.name if len(site.name) <= GRID_NAME_WIDTH else site.name[: GRID_NAME_WIDTH - 1] + "~"
+        lines.append(
+            name.ljust(GRID_NAME_WIDTH)
+            + f" {site.status:<8} "
+            + "".join(_grid_cell(site.metrics[metric.key]) for metric in catalog.METRICS)
+        )
+    return lines
+
+
+def action_families(result: RunResult) -> List[Dict[str, Any]]:
+    """Return one recommended action per top classifier among the insights, most frequent first."""
+    families: Dict[str, Dict[str, Any]] = {}
+    for insight in result.insights:
+        top = insight.top_classifier
+        if top is None:
+            continue
+        family = families.setdefault(
+            top.id, {"classifier": top.name, "count": 0, "action": catalog.recommended_action(top.id)}
+        )
+        family["count"] += 1
+    return sorted(families.values(), key=lambda family: (-family["count"], family["classifier"]))
+
+
+def template_context(result: RunResult) -> Dict[str, Any]:
+    """Return what every template gets: the result and the values derived from it once."""
+    critical_sites = [site for site in result.sites if site.status == "critical"]
+    grid = status_grid(result)
+    return {
+        "sites_by_id": {site.id: site for site in result.sites},
+        "action_families": action_families(result),
+        "grid_header": grid[0],
+        "grid_lines": grid[1:],
+        "trend_text": "",
+        "result": result,
+        "generated": iso(result.generated_at),
+        "window_start": iso(result.window_start),
+        "window_end": iso(result.window_end),
+        "counts": result.severity_counts,
+        "affected_sites": result.affected_sites,
+        "worst_sites": result.affected_sites[:WORST_SITES_IN_DASHBOARD],
+        "critical_sites": critical_sites,
+    }
+
+
+def render(template_name: str, result: RunResult, **extra: Any) -> str:
+    """Return a template rendered with the result's context."""
+    context = template_context(result)
+    context.update(extra)
+    return str(environment().get_template(template_name).render(**context))
+
+
+def render_summary_text(result: RunResult) -> str:
+    """Return the SUMMARY_REPORT text: insights by priority with site details."""
+    return render("summary_report.txt.j2", result)
+
+
+def render_dashboard_text(result: RunResult) -> str:
+    """Return the HEALTH_DASHBOARD text: status grid, counts, worst sites, recommended actions."""
+    return render("health_dashboard.txt.j2", result)
+
+
+def _unique_stem(directory: Path, stamp: str) -> str:
+    stem = stamp
+    suffix = 1
+    while (directory / f"SUMMARY_REPORT_{stem}.txt").exists():
+        stem = f"{stamp}_{suffix}"
+        suffix += 1
+    return stem
+
+
+def write_reports(result: RunResult, directory: Path) -> ReportFiles:
+    """Write the run's report files atomically into directory and return their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = _unique_stem(directory, result.generated_at.strftime(TIMESTAMP_FORMAT))
+    files = ReportFiles(
+        summary_txt=directory / f"SUMMARY_REPORT_{stem}.txt",
+        dashboard_txt=directory / f"HEALTH_DASHBOARD_{stem}.txt",
+        dashboard_json=directory / f"HEALTH_DASHBOARD_{stem}.json",
+    )
+    atomic_write_json(files.dashboard_json, dashboard_document(result))
+    atomic_write_text(files.summary_txt, render_summary_text(result))
+    atomic_write_text(files.dashboard_txt, render_dashboard_text(result))
+    if (TEMPLATE_DIRECTORY / "health_dashboard.html.j2").exists():
+        files.dashboard_html = directory / f"HEALTH_DASHBOARD_{stem}.html"
+        atomic_write_text(files.dashboard_html, render("health_dashboard.html.j2", result))
+    logger.info("Reports written: %s", ", ".join(path.name for path in files.all()))
+    return files
