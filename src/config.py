@@ -334,9 +334,11 @@ def validate(
 
 
 def display_path(path: Path) -> str:
-    """Return a config path as the user will recognize it: relative to the working directory when inside it."""
+    """Return a config path as the user will recognize it: as given, or relative to the project when inside it."""
+    if not path.is_absolute():
+        return str(path)
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(path.relative_to(PROJECT_ROOT))
     except ValueError:
         return str(path)
 
