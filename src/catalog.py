@@ -19,6 +19,11 @@ class Metric:
     name: str
     classifier_ids: Tuple[str, ...]
 
+    @property
+    def short_name(self) -> str:
+        """Return a name of at most 9 characters for narrow table columns."""
+        return SHORT_NAMES.get(self.key, self.name[:9])
+
 
 # In the seed's order, which is also the order of every table the tool prints.
 METRICS: Tuple[Metric, ...] = (
@@ -97,6 +102,16 @@ METRICS: Tuple[Metric, ...] = (
         ),
     ),
 )
+
+SHORT_NAMES: Dict[str, str] = {
+    "time-to-connect": "TTC",
+    "successful-connect": "Connects",
+    "coverage": "Coverage",
+    "roaming": "Roaming",
+    "throughput": "Thruput",
+    "capacity": "Capacity",
+    "ap-health": "AP Health",
+}
 
 METRICS_BY_KEY: Dict[str, Metric] = {metric.key: metric for metric in METRICS}
 METRIC_KEYS: Tuple[str, ...] = tuple(metric.key for metric in METRICS)

@@ -176,7 +176,7 @@ def status_grid(result: RunResult) -> List[str]:
     header = (
         "Site".ljust(GRID_NAME_WIDTH)
         + " Status   "
-        + "".join(metric.name[: GRID_CELL_WIDTH - 1].rjust(GRID_CELL_WIDTH) for metric in catalog.METRICS)
+        + "".join(metric.short_name.rjust(GRID_CELL_WIDTH) for metric in catalog.METRICS)
     )
     lines = [header]
     for site in result.sites:
