@@ -171,10 +171,11 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
     shown = _describe(value, field.secret)
     kind = field.kind
     if kind in ("str", "path", "base_url"):
-        if not isinstance(value, str) or (kind != "str" and not value.strip()):
+        # An empty optional path (logging.file: "") means none, as the template says.
+        if not isinstance(value, str) or (kind != "str" and not field.nullable and not value.strip()):
             return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
         value = value.strip()
-        if kind == "str" and not value:
+        if not value:
             return None, None
         if kind == "base_url":
             error = _check_base_url(value)
@@ -254,7 +255,8 @@ def _validate_section(schema: Mapping[str, Any], raw: Any, prefix: str, errors: 
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        errors.append(f"{prefix or 'top level'}: expected a mapping of keys, got {raw!r}")
+        # The value is not echoed: a misplaced line such as `mist: <token>` would print the secret.
+        errors.append(f"{prefix or 'top level'}: expected a mapping of keys, got {_describe(raw, secret=True)}")
         raw = {}
     section: Dict[str, Any] = {}
     for key in raw:
@@ -373,5 +375,3 @@ def secrets_of(config: Mapping[str, Any]) -> List[str]:
     """Return the secret values in a configuration, for log redaction."""
     values = [config["mist"]["api_token"], config["notifications"]["email"]["password"]]
     return [value for value in values if isinstance(value, str) and value]
-
-

@@ -61,7 +61,8 @@ def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[float, 
     for total, bad in zip(totals, degraded):
         total_number = _number(total)
         degraded_number = _number(bad)
-        if total_number is None or degraded_number is None:
+        # A bucket that cannot be a count of user-minutes (negative, or more bad than total) is unusable.
+        if total_number is None or degraded_number is None or total_number < 0 or degraded_number < 0:
             continue
         total_sum += total_number
         degraded_sum += degraded_number
@@ -85,7 +86,10 @@ def parse_summary(body: Any) -> SummaryBreakdown:
     document = _mapping(body)
     samples = _mapping(_mapping(document.get("sle")).get("samples"))
     metric_totals = _sequence(samples.get("total"))
-    metric_total, metric_degraded = sum_buckets(metric_totals, _sequence(samples.get("degraded")))
+    metric_degraded_values = _sequence(samples.get("degraded"))
+    metric_total, metric_degraded = sum_buckets(metric_totals, metric_degraded_values)
+    # A bucket the metric skipped (a null) is skipped for its classifiers too, so they add up to its % degraded.
+    counted = [_number(t) is not None and _number(d) is not None for t, d in zip(metric_totals, metric_degraded_values)]
     sle_pct = None if metric_total <= 0 else 100.0 * (metric_total - metric_degraded) / metric_total
 
     raw: List[Tuple[str, float, Optional[int], Optional[int]]] = []
@@ -100,6 +104,8 @@ def parse_summary(body: Any) -> SummaryBreakdown:
         classifier_degraded_values = _sequence(classifier_samples.get("degraded"))
         # Classifier totals equal the metric's; pair with the metric totals when the classifier has none.
         classifier_totals = _sequence(classifier_samples.get("total")) or metric_totals
+        if counted:
+            classifier_totals = [total if ok else None for total, ok in zip(classifier_totals, counted)]
         _, classifier_degraded = sum_buckets(classifier_totals, classifier_degraded_values)
         impact = classifier.get("impact")
         if isinstance(impact, dict):
