@@ -30,19 +30,41 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: the handler reports it as logging does, and never raises
+            message = f"{record.msg!r} {record.args!r}"
+            record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        redacted = message
-        exc_text = record.exc_text or ""
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, REDACTED)
-            exc_text = exc_text.replace(secret, REDACTED)
+        redacted = self._redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_text:
-            record.exc_text = exc_text
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
         return True
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log file that keeps writing when a rotation fails.
+
+    On Windows the rename fails while another process (a refused one-shot run beside the daemon) has the file
+    open; the stock handler would then print a "--- Logging error ---" traceback on stderr for every record.
+    """
+
+    def doRollover(self) -> None:
+        try:
+            super().doRollover()
+        except OSError:
+            if self.stream is None:
+                self.stream = self._open()
 
 
 class _BelowWarning(logging.Filter):
@@ -102,7 +124,7 @@ def configure(
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.handlers.RotatingFileHandler(
+            file_handler = SafeRotatingFileHandler(
                 str(log_file), maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
             )
         except OSError as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import enum
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import config as config_module  # noqa: E402
 import logging_setup  # noqa: E402
+import run_lock  # noqa: E402
 
 __version__ = "1.0.0"
 logger = logging.getLogger("mist_infra_manager")
@@ -33,7 +35,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     # Another run holds the lock of the reports directory.
     LOCKED = 3
-    # Stopped by Ctrl-C during a one-shot run.
+    # Stopped by Ctrl-C or SIGTERM during a one-shot run (the daemon exits 0 on those).
     INTERRUPTED = 130
 
 
@@ -96,10 +98,9 @@ def _configure_logging(config: Mapping[str, Any], args: argparse.Namespace) -> N
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run mode all against the built-in simulator and print where the files are."""
-    from mist_simulator import MistSimulator
-
     import demo
     import pipeline
+    from mist_simulator import MistSimulator
 
     with MistSimulator(num_sites=demo.DEMO_SITES, page_cap=demo.DEMO_PAGE_CAP) as simulator:
         config = config_module.validate(demo.demo_raw_config(simulator.base_url, simulator.token), "demo", environ={})
@@ -107,7 +108,7 @@ def run_demo(args: argparse.Namespace) -> int:
         logger.info("Demo: Mist simulator with %d sites on %s", demo.DEMO_SITES, simulator.base_url)
         outcome = pipeline.run_cycle(config, "all")
     files = outcome.files.all() if outcome.files is not None else []
-    _print_console(outcome.console + demo.demo_lines(files), quiet=False)
+    _print_console(outcome.console + demo.demo_lines(files) + demo.email_lines(outcome.notification), quiet=False)
     return outcome.exit_code
 
 
@@ -118,13 +119,36 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     config_path = args.config if args.config is not None else config_module.DEFAULT_CONFIG_PATH
     config = config_module.load_config(config_path, environ)
     _configure_logging(config, args)
-    if args.daemon:
-        raise config_module.ConfigError(["--daemon: not available yet; run one-shot from cron meanwhile"])
-    import pipeline
+    import daemon
 
-    outcome = pipeline.run_cycle(config, args.mode)
+    # SIGTERM, SIGINT and Ctrl-Break only set a flag: the run stops at its next API call, never mid-file.
+    stopper = daemon.Stopper()
+    restore_signals = stopper.install()
+    try:
+        with run_lock.RunLock(config["reports"]["directory"]):
+            if args.daemon:
+                interval = args.interval if args.interval is not None else config["monitoring"]["interval_minutes"]
+                daemon.run_daemon(config, args.mode, interval, stopper)
+                return ExitCode.OK
+            outcome = daemon.run_once(config, args.mode, stopper, show_progress=not args.quiet)
+    finally:
+        restore_signals()
     _print_console(outcome.console, args.quiet)
     return outcome.exit_code
+
+
+def _argument_problem(args: argparse.Namespace) -> Optional[str]:
+    """Return what is wrong with a combination of options, or None."""
+    if args.verbose and args.quiet:
+        return "--verbose and --quiet exclude each other"
+    if args.daemon and args.demo:
+        return "--daemon and --demo exclude each other"
+    if args.interval is not None:
+        if not args.daemon:
+            return "--interval applies only with --daemon"
+        if not (math.isfinite(args.interval) and args.interval > 0):
+            return f"--interval: expected minutes greater than 0, got {args.interval:g}"
+    return None
 
 
 def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
@@ -134,9 +158,10 @@ def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] 
         args = parser.parse_args(argv)
     except SystemExit as stop:
         return int(stop.code) if isinstance(stop.code, int) else ExitCode.USAGE
-    if args.verbose and args.quiet:
+    problem = _argument_problem(args)
+    if problem is not None:
         parser.print_usage(sys.stderr)
-        sys.stderr.write("main.py: error: --verbose and --quiet exclude each other\n")
+        sys.stderr.write(f"main.py: error: {problem}\n")
         return ExitCode.USAGE
     try:
         return run(args, os.environ if environ is None else environ)
@@ -144,7 +169,10 @@ def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] 
         for line in error.errors:
             sys.stderr.write(f"error: {logging_setup.redact(line)}\n")
         return ExitCode.USAGE
-    except KeyboardInterrupt:
+    except run_lock.LockedError as error:
+        logger.error("%s", error)
+        return ExitCode.LOCKED
+    except KeyboardInterrupt:  # daemon.StopRequested included
         sys.stderr.write("Interrupted.\n")
         return ExitCode.INTERRUPTED
     except Exception as error:  # the one top-level handler: a line, not a traceback

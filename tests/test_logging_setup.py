@@ -7,8 +7,9 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-import logging_setup
 import pytest
+
+import logging_setup
 
 TOKEN = "tok-9d8c7b6a5f4e3d2c1b0a99887766554433221100"
 PASSWORD = "smtp-pa55-Xq7!rT"
@@ -98,12 +99,13 @@ def test_an_unwritable_log_file_is_a_warning_and_the_console_still_works(tmp_pat
 def test_secrets_are_redacted_from_messages_arguments_and_tracebacks_everywhere(tmp_path: Path, capsys) -> None:
     log_file = tmp_path / "mim.log"
     logging_setup.configure(verbose=True, log_file=log_file, secrets=[TOKEN, PASSWORD])
-    logger.info("token in the message: " + TOKEN)
+    message = "token in the message: " + TOKEN  # in the text itself, not an argument
+    logger.info(message)
     logger.warning("password as an argument: %s", PASSWORD)
     try:
         raise RuntimeError(f"login failed with {PASSWORD} and Token {TOKEN}")
     except RuntimeError:
-        logger.error("failed", exc_info=True)
+        logger.exception("failed")
     logger.debug("a stack", stack_info=True, extra={"unused": TOKEN})
     captured = capsys.readouterr()
     file_text = log_file.read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 import run_lock
 from conftest import PROJECT_ROOT, SIMULATOR_TOKEN, run_cli
 from run_lock import LockedError, RunLock
@@ -38,9 +39,8 @@ def start_holder(reports: Path) -> subprocess.Popen:
 
 
 def test_a_second_lock_on_the_same_directory_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    with RunLock(tmp_path, pid=4242):
-        with pytest.raises(LockedError) as refused:
-            RunLock(tmp_path).acquire()
+    with RunLock(tmp_path, pid=4242), pytest.raises(LockedError) as refused:
+        RunLock(tmp_path).acquire()
     assert refused.value.pid == 4242
     assert str(refused.value).startswith("another run (pid 4242) is in progress")
     assert refused.value.lock_path == tmp_path / "state" / "run.lock"
