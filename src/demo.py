@@ -38,3 +38,14 @@ def demo_lines(files: List[Any]) -> List[str]:
     lines = ["", f"Demo finished. Files in {DEMO_DIRECTORY}:"]
     lines.extend(f"  {path}" for path in files)
     return lines
+
+
+def email_lines(notification: Any) -> List[str]:
+    """Return the demo's closing lines about the email: the .eml written, or why none was."""
+    if notification is None:
+        return []
+    if notification.written_eml:
+        lines = ["", "The alert email (open it in a mail client; transport: file writes instead of sending):"]
+        lines.extend(f"  {path}" for path in notification.written_eml)
+        return lines
+    return ["", f"{notification.summary} (alert state: {DEMO_DIRECTORY / 'state' / 'alert_state.json'})"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, List, Mapping, Optional
 
 import collector
+import history_store
+import notification_service
 import report_generator
 from mist_client import MistClient
 from models import RunResult
@@ -16,6 +19,7 @@ from report_generator import ReportFiles
 logger = logging.getLogger(__name__)
 
 MODES = ("monitor", "insights", "report", "all")
+STATE_DIRECTORY_NAME = "state"
 
 
 def utc_now() -> datetime:
@@ -31,10 +35,19 @@ class CycleOutcome:
     files: Optional[ReportFiles] = None
     console: List[str] = field(default_factory=list)
     exit_code: int = 0
+    notification: Optional[notification_service.NotificationOutcome] = None
 
 
-def make_client(config: Mapping[str, Any]) -> MistClient:
-    """Return a Mist client for a validated configuration."""
+def make_client(
+    config: Mapping[str, Any],
+    *,
+    on_call: Optional[Callable[[], None]] = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> MistClient:
+    """Return a Mist client for a validated configuration.
+
+    on_call runs before every request and sleep does the retry waits: the daemon's stop signal hooks in there.
+    """
     mist = config["mist"]
     return MistClient(
         mist["base_url"],
@@ -42,6 +55,8 @@ def make_client(config: Mapping[str, Any]) -> MistClient:
         timeout_seconds=mist["timeout_seconds"],
         max_workers=mist["max_workers"],
         max_retry_wait_seconds=mist["max_retry_wait_seconds"],
+        sleep=sleep,
+        on_call=on_call,
     )
 
 
@@ -51,8 +66,13 @@ def run_cycle(
     *,
     clock: Callable[[], datetime] = utc_now,
     client: Optional[MistClient] = None,
+    show_progress: bool = False,
 ) -> CycleOutcome:
-    """Collect once and produce the mode's outputs; raises MistApiError and OrgSelectionError for fatal failures."""
+    """Collect once and produce the mode's outputs; raises MistApiError and OrgSelectionError for fatal failures.
+
+    show_progress: a progress bar for the classifier phase, drawn only when stderr is a terminal.
+    """
+    started = time.monotonic()
     own_client = client is None
     active_client = client or make_client(config)
     try:
@@ -61,17 +81,27 @@ def run_cycle(
             collector.CollectionSettings.from_config(config),
             clock(),
             fetch_detail=mode != "insights",
+            # The call meter and the caches, shared by every run of this reports directory.
+            state_directory=config["reports"]["directory"] / STATE_DIRECTORY_NAME,
+            clock=clock,
+            show_progress=show_progress,
         )
     finally:
         if own_client:
             active_client.close()
     outcome = CycleOutcome(result=result)
+    # Before any output, which all render result.trends; then the run's snapshot and retention (never raises).
+    history_store.update_history(result, config)
     if mode in ("monitor", "all"):
         outcome.console.append(report_generator.render("monitor.txt.j2", result))
     if mode in ("insights", "all"):
         outcome.console.append(report_generator.render("insights.txt.j2", result))
     if mode in ("report", "all"):
         outcome.files = report_generator.write_reports(result, config["reports"]["directory"])
+        # After the files: the email attaches the SUMMARY_REPORT just written. An email not sent exits 1.
+        outcome.notification = notification_service.process_run(result, outcome.files, config, clock())
+        if outcome.notification.failed:
+            outcome.exit_code = 1
     if not result.complete:
         logger.error(
             "Data incomplete: %d API call(s) failed; the reports say so. First: %s",
@@ -81,11 +111,12 @@ def run_cycle(
         outcome.exit_code = 1
     counts = result.severity_counts
     logger.info(
-        "Run done: %d sites, %d critical, %d major, %d warning site-metrics, %d API calls",
+        "Run done: %d sites, %d critical, %d major, %d warning site-metrics, %d API calls, %.1f s",
         len(result.sites),
         counts["critical"],
         counts["major"],
         counts["warning"],
         result.api_calls,
+        time.monotonic() - started,
     )
     return outcome

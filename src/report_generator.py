@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 import catalog
 import sle_monitor
+import trend_analyzer
 from fileio import atomic_write_json, atomic_write_text
 from models import ClassifierStat, Insight, MetricResult, RunResult, SiteResult
 
@@ -135,7 +136,10 @@ def _build_environment() -> Any:
 
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIRECTORY)),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml"), default_for_string=True),
+        # Templates are named like `email.html.j2`: the extension list must include the .j2 forms to escape them.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"), default_for_string=True
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -212,7 +216,9 @@ def template_context(result: RunResult) -> Dict[str, Any]:
         "action_families": action_families(result),
         "grid_header": grid[0],
         "grid_lines": grid[1:],
-        "trend_text": "",
+        # The TRENDS block, and per degraded site and metric its 7-day line; "" and {} before trends are computed.
+        "trend_text": trend_analyzer.trend_text(result.trends),
+        "site_trend_lines": trend_analyzer.site_lines(result.trends),
         "result": result,
         "generated": iso(result.generated_at),
         "window_start": iso(result.window_start),

@@ -1,0 +1,375 @@
+"""Alert state: which problems were emailed and when, so a run emails only what is new, escalated or due again.
+
+A problem is one (site, metric, kind) with kind `critical`, `major` (the site-metric's SLE severity) or `trend`
+(a day-over-day degradation). `decide` is pure: previous state and this run's problems in, a Decision out;
+`next_state` returns what to save once the emails went out. The file is `<reports.directory>/state/alert_state.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from fileio import atomic_write_json, read_json_or_none
+from models import SEVERITY_RANK, RunResult
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+STATE_DIRECTORY_NAME = "state"
+STATE_FILE_NAME = "alert_state.json"
+
+KIND_CRITICAL = "critical"
+KIND_MAJOR = "major"
+KIND_TREND = "trend"
+# The SLE severities that raise an alert (warnings are reported, never emailed on their own).
+SEVERITY_KINDS = (KIND_CRITICAL, KIND_MAJOR)
+ALERT_KINDS = (KIND_CRITICAL, KIND_MAJOR, KIND_TREND)
+
+# Why a problem is in this run's email.
+REASON_NEW = "new"
+REASON_ESCALATED = "escalated"
+REASON_REPEAT = "repeat"
+# Active, already emailed and not due again; or improved from critical to major (never a reason to email).
+REASON_ACTIVE = "active"
+REASON_DEESCALATED = "de-escalated"
+SENDING_REASONS = (REASON_NEW, REASON_ESCALATED, REASON_REPEAT)
+
+Key = Tuple[str, str, str]
+SiteMetric = Tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One active problem of this run."""
+
+    site_id: str
+    site_name: str
+    metric: str
+    kind: str
+    sle_pct: Optional[float]
+
+    @property
+    def key(self) -> Key:
+        """Return the state key (site id, metric key, kind)."""
+        return (self.site_id, self.metric, self.kind)
+
+
+@dataclass
+class Entry:
+    """One problem as remembered in the state file."""
+
+    site_id: str
+    site_name: str
+    metric: str
+    kind: str
+    sle_pct: Optional[float]
+    first_seen: datetime
+    last_seen: datetime
+    # When an email carrying this problem was sent or queued in the outbox; None when never.
+    last_sent: Optional[datetime]
+
+    @property
+    def key(self) -> Key:
+        """Return the state key (site id, metric key, kind)."""
+        return (self.site_id, self.metric, self.kind)
+
+
+@dataclass
+class Decision:
+    """What a run emails: the alert (every active problem) when one is new, escalated or due; what cleared."""
+
+    problems: List[Problem]
+    reasons: Dict[Key, str]
+    send_alert: bool
+    # Emailed problems whose site-metric is now below the alert level (warning or healthy).
+    resolved: List[Entry] = field(default_factory=list)
+    # Entries kept as they are: no data this run for their site-metric, or trends not computed.
+    carried: List[Entry] = field(default_factory=list)
+    # Previous entries replaced by a problem of another kind on the same site-metric (escalation, de-escalation).
+    replaced: Dict[Key, Entry] = field(default_factory=dict)
+
+    def with_reason(self, *reasons: str) -> List[Problem]:
+        """Return the problems whose reason is one of reasons, in problem order."""
+        return [problem for problem in self.problems if self.reasons.get(problem.key) in reasons]
+
+
+def _kind_rank(kind: str) -> int:
+    return SEVERITY_RANK.get(kind, len(SEVERITY_RANK))
+
+
+def current_problems(result: RunResult) -> List[Problem]:
+    """Return the run's problems: critical and major site-metrics (worst first), then trend degradations."""
+    problems = [
+        Problem(site.id, site.name, metric.key, metric.severity, metric.sle_pct)
+        for site in result.sites
+        for metric in site.metrics.values()
+        if metric.severity in SEVERITY_KINDS
+    ]
+    problems.sort(key=lambda problem: (_kind_rank(problem.kind), problem.sle_pct or 0.0))
+    seen = {problem.key for problem in problems}
+    for degradation in trend_degradations(result.trends):
+        problem = Problem(
+            str(degradation.get("site_id", "")),
+            str(degradation.get("site_name", "")),
+            str(degradation.get("metric", "")),
+            KIND_TREND,
+            _float_or_none(degradation.get("current_pct")),
+        )
+        if problem.key not in seen:
+            seen.add(problem.key)
+            problems.append(problem)
+    return problems
+
+
+def trend_degradations(trends: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    """Return the degradations of result.trends, [] when trends were not computed or found none."""
+    if not isinstance(trends, Mapping):
+        return []
+    degradations = trends.get("degradations")
+    if not isinstance(degradations, list):
+        return []
+    return [item for item in degradations if isinstance(item, Mapping)]
+
+
+def site_metric_severities(result: RunResult) -> Dict[SiteMetric, str]:
+    """Return the severity of every (site id, metric key) of the run."""
+    return {(site.id, metric.key): metric.severity for site in result.sites for metric in site.metrics.values()}
+
+
+def _float_or_none(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _due(entry: Entry, now: datetime, repeat_interval: timedelta) -> str:
+    if entry.last_sent is None:
+        return REASON_NEW
+    return REASON_REPEAT if now - entry.last_sent >= repeat_interval else REASON_ACTIVE
+
+
+def decide(
+    previous: Mapping[Key, Entry],
+    problems: Iterable[Problem],
+    severities: Mapping[SiteMetric, str],
+    *,
+    trends_computed: bool,
+    now: datetime,
+    repeat_interval: timedelta,
+) -> Decision:
+    """Return what to email for this run's problems given the previous state.
+
+    New (or never successfully emailed) and escalated problems are emailed at once; problems still active are
+    emailed again once repeat_interval has passed since their last email. A site-metric going from critical to
+    major is not a reason to email. A critical/major entry whose site-metric is now warning or healthy is resolved
+    (reported only when it had been emailed); one without data this run is kept unchanged. Trend entries clear
+    silently when trends were computed and no longer list them, and are kept when trends were not computed.
+    """
+    problem_list = list(problems)
+    by_site_metric: Dict[SiteMetric, Entry] = {}
+    for entry in previous.values():
+        if entry.kind in SEVERITY_KINDS:
+            known = by_site_metric.get((entry.site_id, entry.metric))
+            if known is None or _kind_rank(entry.kind) < _kind_rank(known.kind):
+                by_site_metric[(entry.site_id, entry.metric)] = entry
+
+    reasons: Dict[Key, str] = {}
+    replaced: Dict[Key, Entry] = {}
+    for problem in problem_list:
+        known_entry = previous.get(problem.key)
+        if known_entry is not None:
+            reasons[problem.key] = _due(known_entry, now, repeat_interval)
+            continue
+        other = by_site_metric.get((problem.site_id, problem.metric)) if problem.kind in SEVERITY_KINDS else None
+        if other is None:
+            reasons[problem.key] = REASON_NEW
+        elif _kind_rank(problem.kind) < _kind_rank(other.kind):
+            reasons[problem.key] = REASON_ESCALATED
+            replaced[problem.key] = other
+        else:
+            due = _due(other, now, repeat_interval)
+            reasons[problem.key] = REASON_DEESCALATED if due == REASON_ACTIVE else due
+            replaced[problem.key] = other
+
+    current_keys = {problem.key for problem in problem_list}
+    replaced_keys = {entry.key for entry in replaced.values()}
+    resolved: List[Entry] = []
+    carried: List[Entry] = []
+    for key, entry in previous.items():
+        if key in current_keys or key in replaced_keys:
+            continue
+        if entry.kind == KIND_TREND:
+            if not trends_computed:
+                carried.append(entry)
+            continue
+        severity = severities.get((entry.site_id, entry.metric))
+        if severity is None:
+            logger.info("Alert state: site %s is gone from the org; forgetting its %s problem", entry.site_name, key[1])
+        elif severity == "no_data":
+            carried.append(entry)
+        elif severity in SEVERITY_KINDS:
+            # Another current problem on this site-metric covers it (both kinds were stored): drop the older.
+            continue
+        elif entry.last_sent is not None:
+            resolved.append(entry)
+
+    send_alert = any(reason in SENDING_REASONS for reason in reasons.values())
+    return Decision(
+        problems=problem_list,
+        reasons=reasons,
+        send_alert=send_alert,
+        resolved=resolved,
+        carried=carried,
+        replaced=replaced,
+    )
+
+
+def next_state(
+    previous: Mapping[Key, Entry],
+    decision: Decision,
+    now: datetime,
+    *,
+    alert_sent: bool,
+    resolved_sent: bool,
+) -> Dict[Key, Entry]:
+    """Return the state to save after this run.
+
+    alert_sent: the alert email was sent or queued in the outbox (its problems get last_sent = now).
+    resolved_sent: the resolved problems were reported (or need not be); when False they stay for the next run.
+    """
+    state: Dict[Key, Entry] = {entry.key: entry for entry in decision.carried}
+    for problem in decision.problems:
+        base: Optional[Entry] = previous.get(problem.key) or decision.replaced.get(problem.key)
+        reason = decision.reasons.get(problem.key)
+        if decision.send_alert and alert_sent:
+            last_sent: Optional[datetime] = now
+        elif base is None or reason == REASON_ESCALATED:
+            last_sent = None
+        else:
+            last_sent = base.last_sent
+        state[problem.key] = Entry(
+            site_id=problem.site_id,
+            site_name=problem.site_name,
+            metric=problem.metric,
+            kind=problem.kind,
+            sle_pct=problem.sle_pct,
+            first_seen=base.first_seen if base is not None else now,
+            last_seen=now,
+            last_sent=last_sent,
+        )
+    if not resolved_sent:
+        for entry in decision.resolved:
+            state.setdefault(entry.key, entry)
+    return state
+
+
+# --- The state file -------------------------------------------------------------------------------------------
+
+
+def state_path(reports_directory: Path) -> Path:
+    """Return the alert state file of a reports directory."""
+    return reports_directory / STATE_DIRECTORY_NAME / STATE_FILE_NAME
+
+
+def _iso(moment: Optional[datetime]) -> Optional[str]:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: Any) -> Optional[datetime]:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"expected an ISO time, got {text!r}")
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def state_document(state: Mapping[Key, Entry], now: datetime) -> Dict[str, Any]:
+    """Return the JSON document of a state."""
+    entries = sorted(
+        state.values(), key=lambda entry: (entry.site_name.lower(), entry.site_id, entry.metric, entry.kind)
+    )
+    return {
+        "version": STATE_VERSION,
+        "updated_at": _iso(now),
+        "problems": [
+            {
+                "site_id": entry.site_id,
+                "site_name": entry.site_name,
+                "metric": entry.metric,
+                "kind": entry.kind,
+                "sle_pct": None if entry.sle_pct is None else round(entry.sle_pct, 2),
+                "first_seen": _iso(entry.first_seen),
+                "last_seen": _iso(entry.last_seen),
+                "last_sent": _iso(entry.last_sent),
+            }
+            for entry in entries
+        ],
+    }
+
+
+def parse_state(document: Any) -> Dict[Key, Entry]:
+    """Return the state held by a decoded state file; raises ValueError when its shape is wrong."""
+    if not isinstance(document, dict) or document.get("version") != STATE_VERSION:
+        raise ValueError("not an alert state document of version 1")
+    problems = document.get("problems")
+    if not isinstance(problems, list):
+        raise ValueError("'problems' is not a list")
+    state: Dict[Key, Entry] = {}
+    for item in problems:
+        if not isinstance(item, dict):
+            raise ValueError(f"problem entry is not an object: {item!r}")
+        kind = item.get("kind")
+        if kind not in ALERT_KINDS:
+            raise ValueError(f"unknown problem kind {kind!r}")
+        first_seen = _parse_time(item.get("first_seen"))
+        last_seen = _parse_time(item.get("last_seen"))
+        if first_seen is None or last_seen is None:
+            raise ValueError("problem entry without first_seen/last_seen")
+        entry = Entry(
+            site_id=str(item["site_id"]),
+            site_name=str(item.get("site_name", "")),
+            metric=str(item["metric"]),
+            kind=kind,
+            sle_pct=_float_or_none(item.get("sle_pct")),
+            first_seen=first_seen,
+            last_seen=last_seen,
+            last_sent=_parse_time(item.get("last_sent")),
+        )
+        state[entry.key] = entry
+    return state
+
+
+def load_state(path: Path) -> Dict[Key, Entry]:
+    """Return the saved state, {} when there is none; a corrupt file is set aside with a warning, never raised."""
+    document = read_json_or_none(path, "alert state file")
+    if document is None:
+        return {}
+    try:
+        return parse_state(document)
+    except (KeyError, TypeError, ValueError) as error:
+        aside = path.with_name(path.name + ".corrupt")
+        with contextlib.suppress(OSError):
+            os.replace(path, aside)
+        logger.warning(
+            "The alert state file %s is not usable (%s); set aside as %s, every active problem counts as new",
+            path,
+            error,
+            aside.name,
+        )
+        return {}
+
+
+def save_state(path: Path, state: Mapping[Key, Entry], now: datetime) -> None:
+    """Write the state atomically."""
+    atomic_write_json(path, state_document(state, now))
