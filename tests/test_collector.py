@@ -6,6 +6,7 @@ import math
 from datetime import datetime, timezone
 
 import pytest
+
 from collector import CollectionSettings, collect
 from conftest import SIMULATOR_TOKEN
 from mist_client import MistClient

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from conftest import SIMULATOR_TOKEN, run_cli
 from mist_simulator import MistSimulator
 
@@ -17,7 +18,10 @@ def capped_simulator():  # type: ignore[no-untyped-def]
 
 
 def report_files(directory: Path) -> dict:
-    return {pattern: sorted(directory.glob(pattern)) for pattern in ("SUMMARY_REPORT_*.txt", "HEALTH_DASHBOARD_*.txt", "HEALTH_DASHBOARD_*.json")}
+    return {
+        pattern: sorted(directory.glob(pattern))
+        for pattern in ("SUMMARY_REPORT_*.txt", "HEALTH_DASHBOARD_*.txt", "HEALTH_DASHBOARD_*.json")
+    }
 
 
 def all_written_text(tmp_path: Path) -> str:
@@ -83,9 +87,7 @@ def test_a_wrong_token_exits_one_with_one_line_and_writes_no_report(capped_simul
 
 
 def test_a_bad_smtp_port_exits_two_naming_the_key_without_a_traceback(tmp_path, make_config) -> None:
-    config_path = make_config(
-        "http://127.0.0.1:9", {"notifications": {"email": {"smtp_port": "twenty-five"}}}
-    )
+    config_path = make_config("http://127.0.0.1:9", {"notifications": {"email": {"smtp_port": "twenty-five"}}})
     completed = run_cli(["--config", str(config_path)])
     assert completed.returncode == 2
     assert f"{config_path}: notifications.email.smtp_port: expected an integer, got 'twenty-five'" in completed.stderr
@@ -93,9 +95,7 @@ def test_a_bad_smtp_port_exits_two_naming_the_key_without_a_traceback(tmp_path, 
 
 
 def test_every_config_error_is_listed_at_once(tmp_path, make_config) -> None:
-    config_path = make_config(
-        "http://127.0.0.1:9", {"mist": {"max_workerz": 4}, "thresholds": {"critical": "low"}}
-    )
+    config_path = make_config("http://127.0.0.1:9", {"mist": {"max_workerz": 4}, "thresholds": {"critical": "low"}})
     completed = run_cli(["--config", str(config_path)])
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import List
 
 import pytest
+
 from conftest import SIMULATOR_TOKEN
 from mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
 from mist_simulator import MistSimulator

@@ -15,11 +15,12 @@ from typing import Any, Dict, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from collector import CollectionSettings, collect
-from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
+
+from collector import CollectionSettings, collect
+from conftest import FIXTURES
 from mist_client import MistClient
 from models import SEVERITIES, STATUSES
 from sle_monitor import parse_summary
