@@ -12,12 +12,16 @@ from typing import Any, Optional
 
 logger = logging.getLogger(__name__)
 
+FILE_MODE = 0o644
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write data to path so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
+        # mkstemp creates 0600; reports are for the team, like any file the tool would create plainly.
+        os.chmod(temporary, FILE_MODE)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
