@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 OUTBOX_DIRECTORY_NAME = "outbox"
 FILE_TRANSPORT_DIRECTORY_NAME = "sent"
 EML_SUFFIX = ".eml"
+# The names Outbox.new_name makes; retention deletes only files matching it.
+OUTBOX_NAME_PATTERN = re.compile(r"^\d{8}T\d{6}Z-\d{3}-[a-z0-9-]+-[0-9a-f]+(?:_\d+)?\.eml$")
 OUTBOX_TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MAILER_NAME = "Mist Infrastructure Manager"
 _HEADER_BREAKS = re.compile(r"[\r\n\t]+")

@@ -52,7 +52,7 @@ THIN_AFTER = trend_analyzer.BASELINE_AGE + trend_analyzer.BASELINE_TOLERANCE
 BASELINE_DATES_BACK = 2
 CORRUPT_SUFFIX = ".corrupt"
 # The names email_delivery.Outbox.new_name gives (`_<n>` added on a clash): UTC time, sequence, kind, random part.
-SENT_EML_PATTERN = re.compile(r"^\d{8}T\d{6}Z-\d{3}-[a-z0-9-]+-[0-9a-f]+(?:_\d+)?\.eml$")
+SENT_EML_PATTERN = email_delivery.OUTBOX_NAME_PATTERN
 
 
 class SnapshotError(Exception):

@@ -895,6 +895,18 @@ class MistSimulator:
             self.requests_log = []
             self.max_concurrent = self._in_flight
 
+    def set_fraction(self, index: int, key: str, fraction: Optional[float]) -> None:
+        """Change one site's SLE value (org metric key; None for no data) and drop every cached body of it."""
+        site = self.sites[index]
+        with self._lock:
+            # Healthy sites share dicts from a pool: give this one its own before changing it.
+            site.fractions = dict(site.fractions)
+            site.fractions[key] = fraction
+            self._sle_json[index] = None
+            self._site_json[index] = None
+            for cache_key in [cache_key for cache_key in self._summary_cache if cache_key[0] == index]:
+                del self._summary_cache[cache_key]
+
     def site_by_id(self, site_id: str) -> Optional[SimSite]:
         """The site with this id, if any."""
         return self._by_id.get(site_id)

@@ -648,3 +648,20 @@ def test_ap_stats_list_every_ap_with_disconnected_ones_at_the_poor_ap_health_sit
     assert sum(ap["num_clients"] for ap in healthy_aps) == healthy.num_clients
     assert sum(ap["status"] == "disconnected" for ap in poor_aps) == round(poor.num_aps * 0.32)
     assert {"id", "mac", "name", "model", "status", "num_clients"} <= set(poor_aps[0])
+
+
+def test_set_fraction_changes_sites_sle_and_the_summary_even_after_they_were_served() -> None:
+    with MistSimulator(num_sites=10, token="t") as simulator:
+        headers = {"Authorization": "Token t"}
+        url = f"{simulator.base_url}/api/v1/orgs/{simulator.org_id}/insights/sites-sle"
+        site = simulator.sites[7]
+        summary_url = f"{simulator.base_url}/api/v1/sites/{site.id}/sle/site/{site.id}/metric/coverage/summary"
+        requests.get(url, headers=headers, timeout=5)
+        requests.get(summary_url, headers=headers, timeout=5)
+        simulator.set_fraction(7, "coverage", 0.5)
+        results = requests.get(url, headers=headers, timeout=5).json()["results"]
+        assert next(r for r in results if r["site_id"] == site.id)["coverage"] == 0.5
+        samples = requests.get(summary_url, headers=headers, timeout=5).json()["sle"]["samples"]
+        pairs = [(t, d) for t, d in zip(samples["total"], samples["degraded"]) if t is not None and d is not None]
+        assert abs(1 - sum(d for _, d in pairs) / sum(t for t, _ in pairs) - 0.5) < 1e-9
+        assert simulator.sites[8].fractions.get("coverage") != 0.5

@@ -54,8 +54,7 @@ def run_at(
     )
     target = simulator.sites[SITE_INDEX]
     if coverage is not None:
-        # Before the first request: the simulator builds its sites-sle bodies once, on first use.
-        target.fractions["coverage"] = coverage
+        simulator.set_fraction(SITE_INDEX, "coverage", coverage)
     with simulator:
         raw = deep_merge(base_config(simulator.base_url, tmp_path), overrides or {})
         config = config_module.validate(raw, "test", environ={})
