@@ -1,19 +1,26 @@
 """One collection of the org's SLEs: the API calls of a run, in order, feeding the pure calculations.
 
-/self, then the sites list and the paged org sites-sle side by side, then the per-site-metric
-`/summary` calls that `sle.classifier_detail` asks for, on a bounded worker pool.
+/self, then the sites list (or its cache) and the paged org sites-sle side by side, then the
+per-site-metric `/summary` calls that `sle.classifier_detail` asks for, on a bounded worker pool:
+reused from the detail cache where allowed, worst first as far as the API call budget goes, the rest
+deferred to the next run. Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+import call_budget
 import catalog
+import detail_cache
 import insights_analyzer
 import sle_monitor
 from mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
@@ -34,6 +41,10 @@ SUMMARY = "summary"
 SUMMARY_TREND = "summary-trend"
 
 
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class OrgSelectionError(Exception):
     """The org to report on cannot be chosen from the token's privileges."""
 
@@ -47,6 +58,10 @@ class CollectionSettings:
     classifier_detail: str = "degraded"
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(sle_monitor.DEFAULT_THRESHOLDS))
     max_workers: int = 8
+    calls_per_hour: int = 5000
+    budget_reserve_pct: float = 20.0
+    sites_cache_minutes: float = 60.0
+    detail_reuse_minutes: float = 60.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CollectionSettings:
@@ -57,6 +72,10 @@ class CollectionSettings:
             classifier_detail=config["sle"]["classifier_detail"],
             thresholds=dict(config["thresholds"]),
             max_workers=config["mist"]["max_workers"],
+            calls_per_hour=config["mist"]["calls_per_hour"],
+            budget_reserve_pct=config["mist"]["budget_reserve_pct"],
+            sites_cache_minutes=config["mist"]["sites_cache_minutes"],
+            detail_reuse_minutes=config["sle"]["detail_reuse_minutes"],
         )
 
 
@@ -121,6 +140,14 @@ def merge_sites(
                 site_id, name if isinstance(name, str) and name else site_id, sle_by_site.get(site_id), thresholds
             )
         )
+    unusable = sum(
+        1
+        for entry in sle_by_site.values()
+        for key in catalog.METRIC_KEYS
+        if entry.get(key) is not None and sle_monitor.fraction_to_pct(entry.get(key)) is None
+    )
+    if unusable:
+        logger.warning("sites-sle: %d metric value(s) were not fractions between 0 and 1; shown as no data", unusable)
     unknown = [site_id for site_id in sle_by_site if site_id not in seen]
     for site_id in unknown:
         sites.append(sle_monitor.build_site(site_id, site_id, sle_by_site[site_id], thresholds))
@@ -151,15 +178,31 @@ def detail_targets(sites: List[SiteResult], classifier_detail: str) -> List[Tupl
 
 
 class DetailFetcher:
-    """Fetches classifier detail; switches from /summary to /summary-trend for the rest of the run on a 404."""
+    """Fetches classifier detail; switches from /summary to /summary-trend for the rest of the run on a 404.
 
-    def __init__(self, client: MistClient, duration: str, thresholds: Mapping[str, float]) -> None:
+    Once a 429 asks for a longer wait than allowed, the phase budget is spent, or the token is refused,
+    every later fetch returns at once with the metric marked deferred.
+    """
+
+    def __init__(
+        self,
+        client: MistClient,
+        duration: str,
+        thresholds: Mapping[str, float],
+        *,
+        endpoint: str = SUMMARY,
+        budget: Optional[call_budget.PhaseBudget] = None,
+    ) -> None:
         self.client = client
         self.duration = duration
         self.thresholds = thresholds
-        self.endpoint = SUMMARY
+        self.endpoint = endpoint
+        self.switched = False
+        self.budget = budget
         self._lock = threading.Lock()
         self.stopped_reason: Optional[str] = None
+        self.retry_after: Optional[float] = None
+        self.budget_exhausted = False
         self.problems: List[str] = []
 
     def _summary_body(self, site_id: str, metric_id: str) -> Tuple[Any, str]:
@@ -180,20 +223,31 @@ class DetailFetcher:
                     "classifier numbers come without users/aps"
                 )
                 self.endpoint = SUMMARY_TREND
+                self.switched = True
         return body, SUMMARY_TREND
 
     def fetch(self, site: SiteResult, metric: MetricResult) -> None:
-        """Fill one metric's classifiers; marks it deferred once a long 429 stopped the phase."""
+        """Fill one metric's classifiers; marks it deferred once the phase was stopped or its budget spent."""
         if self.stopped_reason is not None:
+            metric.detail = DETAIL_DEFERRED
+            return
+        if self.budget is not None and not self.budget.take():
+            self.budget_exhausted = True
             metric.detail = DETAIL_DEFERRED
             return
         metric_id = catalog.METRICS_BY_KEY[metric.key].site_metric_id
         try:
             body, endpoint = self._summary_body(site.id, metric_id)
-        except AuthError:
+        except AuthError as error:
+            # The other workers stop calling; the error itself ends the run.
+            self.stopped_reason = str(error)
+            metric.detail = DETAIL_DEFERRED
             raise
         except RateLimitError as error:
-            self.stopped_reason = str(error)
+            with self._lock:
+                if self.stopped_reason is None:
+                    self.stopped_reason = str(error)
+                    self.retry_after = error.retry_after
             metric.detail = DETAIL_DEFERRED
             return
         except MistApiError as error:
@@ -202,8 +256,127 @@ class DetailFetcher:
                 self.problems.append(f"{site.name} / {metric.name}: {error}")
             return
         breakdown = sle_monitor.parse_summary(body)
+        if breakdown.sle_pct is None and not breakdown.classifiers:
+            logger.warning("%s / %s: the %s body holds no usable samples", site.name, metric.name, endpoint)
+            metric.detail = DETAIL_UNAVAILABLE
+            return
         sle_monitor.apply_breakdown(metric, breakdown, endpoint, self.thresholds)
         metric.detail = DETAIL_FETCHED
+
+
+Target = Tuple[SiteResult, MetricResult]
+
+
+@dataclass
+class DetailPlan:
+    """How the classifier phase serves its targets: from the cache, by a call, or deferred to a later run."""
+
+    reused: List[Tuple[SiteResult, MetricResult, detail_cache.DetailEntry]]
+    fetch: List[Target]
+    deferred: List[Target]
+
+
+def plan_details(
+    targets: List[Target],
+    state: detail_cache.DetailState,
+    now: datetime,
+    reuse_minutes: float,
+    allowance: Optional[int],
+) -> DetailPlan:
+    """Return the plan of the classifier phase.
+
+    targets come worst first. A target whose cached detail is reusable costs nothing; the others are
+    fetched, those deferred by the last run first, then worst first, as far as the allowance (None: no
+    limit) goes; the rest are deferred.
+    """
+    reused: List[Tuple[SiteResult, MetricResult, detail_cache.DetailEntry]] = []
+    needed: List[Target] = []
+    for site, metric in targets:
+        entry = state.entries.get(detail_cache.detail_key(site.id, metric.key))
+        if entry is not None and detail_cache.reusable(entry, metric.sle_pct, now, reuse_minutes):
+            reused.append((site, metric, entry))
+        else:
+            needed.append((site, metric))
+    deferred_before = set(state.deferred)
+    ordered = [t for t in needed if detail_cache.detail_key(t[0].id, t[1].key) in deferred_before]
+    ordered += [t for t in needed if detail_cache.detail_key(t[0].id, t[1].key) not in deferred_before]
+    if allowance is None:
+        return DetailPlan(reused, ordered, [])
+    return DetailPlan(reused, ordered[:allowance], ordered[allowance:])
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    """Return a tqdm bar on an interactive stderr, else None (cron, pipes, --quiet, tqdm missing)."""
+    if not enabled or total <= 0 or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="Classifier detail", unit="call", file=sys.stderr, leave=False)
+
+
+def _run_fetches(fetcher: DetailFetcher, targets: List[Target], max_workers: int, show_progress: bool) -> None:
+    """Fetch the targets on a bounded pool; raises AuthError once the pool is done."""
+    if not targets:
+        return
+    bar = _progress_bar(len(targets), show_progress)
+    try:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="detail") as pool:
+            futures = [pool.submit(fetcher.fetch, site, metric) for site, metric in targets]
+            failure: Optional[BaseException] = None
+            for future in as_completed(futures):
+                error = future.exception()
+                if error is not None and failure is None:
+                    failure = error
+                if bar is not None:
+                    bar.update(1)
+        if failure is not None:
+            raise failure
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _org_phase(
+    client: MistClient,
+    org_id: str,
+    settings: CollectionSettings,
+    state_directory: Optional[Path],
+    now: datetime,
+) -> Tuple[List[Any], Dict[str, Any], List[Any], bool]:
+    """Return (sites list, first sites-sle page, all sites-sle results, sites list from the cache)."""
+    sle_path = f"/orgs/{org_id}/insights/sites-sle"
+    sle_params = {"sle": "wifi", "duration": settings.duration}
+    cached = (
+        detail_cache.load_sites(state_directory, org_id, now, settings.sites_cache_minutes)
+        if state_directory is not None
+        else None
+    )
+    workers = settings.max_workers
+    sites_path = f"/orgs/{org_id}/sites"
+    if cached is not None:
+        sle_first, sle_results = client.get_paged_results(sle_path, sle_params, parallel=workers)
+        known = {entry["id"] for entry in cached}
+        if all(not isinstance(r, dict) or r.get("site_id") in known for r in sle_results):
+            logger.debug("Sites list from the cache (%d sites)", len(cached))
+            return cached, sle_first, sle_results, True
+        logger.info("Sites-sle names sites the cached sites list lacks: fetching the sites list again")
+        site_list, _ = client.get_paged_array(sites_path, parallel=workers)
+    elif workers < 2:
+        site_list, _ = client.get_paged_array(sites_path)
+        sle_first, sle_results = client.get_paged_results(sle_path, sle_params)
+    else:
+        # Both paged org calls are independent: side by side, each with half the workers for its later pages,
+        # they cost two round trips whatever the org's size.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="org") as pool:
+            sites_future = pool.submit(client.get_paged_array, sites_path, parallel=workers // 2)
+            sle_future = pool.submit(client.get_paged_results, sle_path, sle_params, parallel=workers // 2)
+            site_list, _ = sites_future.result()
+            sle_first, sle_results = sle_future.result()
+    if state_directory is not None and settings.sites_cache_minutes > 0:
+        detail_cache.save_sites(state_directory, org_id, now, site_list)
+    return site_list, sle_first, sle_results, False
 
 
 def collect(
@@ -212,48 +385,151 @@ def collect(
     now: datetime,
     *,
     fetch_detail: bool = True,
+    state_directory: Optional[Path] = None,
+    clock: Optional[Callable[[], datetime]] = None,
+    show_progress: bool = False,
 ) -> RunResult:
-    """Return the org's SLE result; raises MistApiError when an org-level call fails, OrgSelectionError."""
-    org_id, org_name = find_org(client.get_self(), settings.org_id)
-    logger.info("Collecting the SLEs of org %s (%s)", org_name, org_id)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="org") as pool:
-        sites_future = pool.submit(client.get_paged_array, f"/orgs/{org_id}/sites")
-        sle_future = pool.submit(
-            client.get_paged_results,
-            f"/orgs/{org_id}/insights/sites-sle",
-            {"sle": "wifi", "duration": settings.duration},
+    """Return the org's SLE result; raises MistApiError when an org-level call fails, OrgSelectionError.
+
+    With a state_directory the run uses and updates the call meter, the sites cache and the classifier
+    detail cache there (see call_budget and detail_cache); without one it spends what its settings ask.
+    """
+    calls_before = client.calls
+    meter = call_budget.CallMeter(state_directory, clock or _utc_now) if state_directory is not None else None
+    blocked_until: Optional[datetime] = None
+    try:
+        try:
+            org_id, org_name = find_org(client.get_self(), settings.org_id)
+            logger.info("Collecting the SLEs of org %s (%s)", org_name, org_id)
+            site_list, sle_first, sle_results, from_cache = _org_phase(client, org_id, settings, state_directory, now)
+        except RateLimitError as error:
+            # Nothing can be reported without the org calls; the next runs learn when the token is free again.
+            blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, error.retry_after)
+            raise
+        sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
+        logger.info(
+            "%d sites%s, %d with SLE results",
+            len(sites),
+            " (sites list cached)" if from_cache else "",
+            len(sle_results),
         )
-        site_list, _ = sites_future.result()
-        sle_first, sle_results = sle_future.result()
-    sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
-    logger.info("%d sites, %d with SLE results", len(sites), len(sle_results))
 
-    fetcher = DetailFetcher(client, settings.duration, settings.thresholds)
-    targets = detail_targets(sites, settings.classifier_detail) if fetch_detail else []
-    if targets:
-        logger.info("Fetching classifier detail for %d site-metrics", len(targets))
-        with ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="detail") as pool:
-            for future in [pool.submit(fetcher.fetch, site, metric) for site, metric in targets]:
-                future.result()
-    if fetcher.stopped_reason:
-        notes.append(f"classifier detail stopped by the rate limit: {fetcher.stopped_reason}")
-    if fetcher.endpoint == SUMMARY_TREND:
-        notes.append("/summary answered 404: classifier numbers come from /summary-trend, without users/aps")
+        targets = detail_targets(sites, settings.classifier_detail) if fetch_detail else []
+        state = (
+            detail_cache.load_detail(state_directory, org_id, settings.duration)
+            if state_directory is not None and fetch_detail
+            else detail_cache.DetailState()
+        )
+        allowance: Optional[int] = None
+        budget = call_budget.BudgetSettings(settings.calls_per_hour, settings.budget_reserve_pct)
+        used = 0
+        if meter is not None and targets:
+            used, blocked = meter.snapshot()
+            used += client.calls - calls_before
+            allowance = call_budget.allowance(budget, used, meter.now(), blocked)
+        reuse_minutes = settings.detail_reuse_minutes if state_directory is not None else 0
+        plan = plan_details(targets, state, now, reuse_minutes, allowance)
+        for _, metric, entry in plan.reused:
+            detail_cache.apply_entry(metric, entry, now)
+            metric.detail = DETAIL_FETCHED
+        for _, metric in plan.deferred:
+            metric.detail = DETAIL_DEFERRED
 
-    return finish_result(
-        sites=sites,
-        org_id=org_id,
-        org_name=org_name,
-        now=now,
-        settings=settings,
-        window_start=_epoch_to_datetime(sle_first.get("start")),
-        window_end=_epoch_to_datetime(sle_first.get("end")),
-        api_calls=client.calls,
-        base_url=client.base_url,
-        problems=fetcher.problems,
-        notes=notes,
-        detail_source=fetcher.endpoint if any(t[1].detail == DETAIL_FETCHED for t in targets) else None,
+        phase_start = client.calls
+        fetcher = DetailFetcher(
+            client,
+            settings.duration,
+            settings.thresholds,
+            endpoint=SUMMARY_TREND if detail_cache.summary_removed(state, now) else SUMMARY,
+            budget=call_budget.PhaseBudget(allowance, lambda: client.calls - phase_start),
+        )
+        if targets:
+            logger.info(
+                "Classifier detail: %d site-metric(s) to fetch, %d reused from earlier runs, %d deferred "
+                "(budget: %s call(s) left)",
+                len(plan.fetch),
+                len(plan.reused),
+                len(plan.deferred),
+                "unlimited" if allowance is None else allowance,
+            )
+        phase_started = time.monotonic()
+        _run_fetches(fetcher, plan.fetch, settings.max_workers, show_progress)
+        if plan.fetch:
+            logger.info(
+                "Classifier detail: %d call(s) in %.2f s", client.calls - phase_start, time.monotonic() - phase_started
+            )
+
+        deferred = [t for t in plan.fetch + plan.deferred if t[1].detail == DETAIL_DEFERRED]
+        if fetcher.stopped_reason:
+            notes.append(f"classifier detail stopped by the rate limit: {fetcher.stopped_reason}")
+            blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, fetcher.retry_after)
+        if plan.deferred or fetcher.budget_exhausted:
+            notes.append(
+                f"API call budget: {used} of the {budget.usable_per_hour} calls usable per rolling hour "
+                f"({settings.calls_per_hour} less the {settings.budget_reserve_pct:g} % reserve) were used before "
+                f"the classifier phase; {len(deferred)} classifier detail call(s) deferred, worst site-metrics first"
+            )
+        if deferred:
+            logger.warning(
+                "Classifier detail of %d site-metric(s) deferred to the next run (API budget or rate limit)",
+                len(deferred),
+            )
+        if fetcher.endpoint == SUMMARY_TREND and (fetcher.switched or plan.fetch):
+            notes.append("/summary answered 404: classifier numbers come from /summary-trend, without users/aps")
+
+        if state_directory is not None and fetch_detail:
+            _save_detail_state(state_directory, state, plan, deferred, fetcher, org_id, settings, now)
+
+        fetched_sources = {t[1].source for t in targets if t[1].detail == DETAIL_FETCHED}
+        return finish_result(
+            sites=sites,
+            org_id=org_id,
+            org_name=org_name,
+            now=now,
+            settings=settings,
+            window_start=_epoch_to_datetime(sle_first.get("start")),
+            window_end=_epoch_to_datetime(sle_first.get("end")),
+            api_calls=client.calls - calls_before,
+            base_url=client.base_url,
+            problems=fetcher.problems,
+            notes=notes,
+            detail_source=(
+                SUMMARY_TREND if SUMMARY_TREND in fetched_sources else SUMMARY if SUMMARY in fetched_sources else None
+            ),
+        )
+    finally:
+        if meter is not None:
+            meter.record(client.calls - calls_before, blocked_until=blocked_until)
+
+
+def _save_detail_state(
+    state_directory: Path,
+    state: detail_cache.DetailState,
+    plan: DetailPlan,
+    deferred: List[Target],
+    fetcher: DetailFetcher,
+    org_id: str,
+    settings: CollectionSettings,
+    now: datetime,
+) -> None:
+    """Write what the next run needs: reusable entries, the deferred keys in order, the /summary status."""
+    entries = detail_cache.kept_entries(state.entries, now, settings.detail_reuse_minutes)
+    if settings.detail_reuse_minutes > 0:
+        for site, metric in plan.fetch:
+            entry = detail_cache.entry_of(metric, now) if metric.detail == DETAIL_FETCHED else None
+            if entry is not None:
+                entries[detail_cache.detail_key(site.id, metric.key)] = entry
+    removed_at = state.summary_removed_at
+    if fetcher.switched:
+        removed_at = now
+    elif fetcher.endpoint == SUMMARY and any(m.detail == DETAIL_FETCHED for _, m in plan.fetch):
+        removed_at = None
+    new_state = detail_cache.DetailState(
+        entries=entries,
+        deferred=[detail_cache.detail_key(site.id, metric.key) for site, metric in deferred],
+        summary_removed_at=removed_at,
     )
+    detail_cache.save_detail(state_directory, new_state, org_id, settings.duration)
 
 
 def finish_result(

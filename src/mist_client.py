@@ -10,6 +10,7 @@ import math
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import requests
@@ -192,52 +193,91 @@ class MistClient:
             raise MistApiError("GET /self: expected a JSON object", 200, "/self")
         return body
 
-    def get_paged_array(self, path: str, params: Optional[Mapping[str, Any]] = None) -> Tuple[List[Any], Optional[int]]:
-        """Return (all items, X-Page-Total or None) of a bare-array endpoint paged by X-Page-* headers."""
-        items: List[Any] = []
-        page = 1
-        expected_total: Optional[int] = None
-        while True:
-            query = dict(params or {}, limit=PAGE_LIMIT, page=page)
-            body, headers = self.get(path, query)
+    def get_paged_array(
+        self, path: str, params: Optional[Mapping[str, Any]] = None, *, parallel: int = 1
+    ) -> Tuple[List[Any], Optional[int]]:
+        """Return (all items, X-Page-Total or None) of a bare-array endpoint paged by X-Page-* headers.
+
+        With parallel > 1 and a total announced by the first page, the other pages are requested up to
+        `parallel` at a time: the same calls, fewer round trips.
+        """
+
+        def fetch(page: int) -> Tuple[List[Any], Optional[int], int]:
+            body, headers = self.get(path, dict(params or {}, limit=PAGE_LIMIT, page=page))
             if not isinstance(body, list):
                 raise MistApiError(f"GET {path}: expected a JSON array", 200, path)
-            items.extend(body)
-            expected_total = _header_int(headers, "X-Page-Total", expected_total)
-            limit = _header_int(headers, "X-Page-Limit", None) or PAGE_LIMIT
-            if _last_page(len(body), len(items), expected_total, limit) or page >= MAX_PAGES:
-                break
-            page += 1
-        if expected_total is not None and len(items) < expected_total:
-            logger.warning("GET %s: got %d items, the API announced %d", path, len(items), expected_total)
-        return items, expected_total
+            return (
+                body,
+                _header_int(headers, "X-Page-Total", None),
+                _header_int(headers, "X-Page-Limit", None) or PAGE_LIMIT,
+            )
+
+        items, total = self._paged(fetch, parallel)
+        if total is not None and len(items) < total:
+            logger.warning("GET %s: got %d items, the API announced %d", path, len(items), total)
+        return items, total
 
     def get_paged_results(
-        self, path: str, params: Optional[Mapping[str, Any]] = None
+        self, path: str, params: Optional[Mapping[str, Any]] = None, *, parallel: int = 1
     ) -> Tuple[Dict[str, Any], List[Any]]:
-        """Return (first page body, all `results`) of an endpoint paged by its body's total/limit/page."""
-        results: List[Any] = []
-        page = 1
+        """Return (first page body, all `results`) of an endpoint paged by its body's total/limit/page.
+
+        parallel: as for get_paged_array.
+        """
         first: Dict[str, Any] = {}
-        while True:
-            query = dict(params or {}, limit=PAGE_LIMIT, page=page)
-            body, _ = self.get(path, query)
+
+        def fetch(page: int) -> Tuple[List[Any], Optional[int], int]:
+            body, _ = self.get(path, dict(params or {}, limit=PAGE_LIMIT, page=page))
             if not isinstance(body, dict):
                 raise MistApiError(f"GET {path}: expected a JSON object", 200, path)
             if page == 1:
-                first = body
+                first.update(body)
+                first.pop("results", None)
             page_results = body.get("results")
-            page_results = page_results if isinstance(page_results, list) else []
-            results.extend(page_results)
-            total = _int_or_none(body.get("total"))
-            limit = _int_or_none(body.get("limit")) or PAGE_LIMIT
-            if _last_page(len(page_results), len(results), total, limit) or page >= MAX_PAGES:
-                break
-            page += 1
-        total = _int_or_none(first.get("total"))
+            return (
+                page_results if isinstance(page_results, list) else [],
+                _int_or_none(body.get("total")),
+                _int_or_none(body.get("limit")) or PAGE_LIMIT,
+            )
+
+        results, total = self._paged(fetch, parallel)
         if total is not None and len(results) < total:
             logger.warning("GET %s: got %d results, the API announced %d", path, len(results), total)
         return first, results
+
+    @staticmethod
+    def _paged(
+        fetch: Callable[[int], Tuple[List[Any], Optional[int], int]], parallel: int
+    ) -> Tuple[List[Any], Optional[int]]:
+        """Return (all items, the first announced total) of fetch(page) for pages 1, 2, ... until the last."""
+        items, total, limit = fetch(1)
+        items = list(items)
+        page = 1
+        announced = total
+        if _last_page(len(items), len(items), total, limit):
+            return items, announced
+        if parallel > 1 and total is not None:
+            pages = min(MAX_PAGES, math.ceil(total / max(1, limit)))
+            if pages > 1:
+                with ThreadPoolExecutor(max_workers=min(parallel, pages - 1), thread_name_prefix="page") as pool:
+                    answers = list(pool.map(fetch, range(2, pages + 1)))
+                for page_items, page_total, page_limit in answers:
+                    items.extend(page_items)
+                    total = page_total if page_total is not None else total
+                    limit = page_limit
+                page = pages
+                last_size = len(answers[-1][0])
+                # Done unless the org grew while paging: then go on one page at a time.
+                if _last_page(last_size, len(items), total, limit) or page >= MAX_PAGES:
+                    return items, announced
+        while page < MAX_PAGES:
+            page += 1
+            page_items, page_total, limit = fetch(page)
+            items.extend(page_items)
+            total = page_total if page_total is not None else total
+            if _last_page(len(page_items), len(items), total, limit):
+                break
+        return items, announced
 
 
 def _last_page(page_size: int, received: int, total: Optional[int], limit: int) -> bool:

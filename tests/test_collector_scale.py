@@ -6,16 +6,11 @@ rate limiter where it matters); nothing sleeps and nothing is timed.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
-import pty
-import select
-import struct
 import subprocess
 import sys
-import termios
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -184,6 +179,22 @@ def test_detail_whose_sle_moved_one_point_or_more_is_fetched_again(org40: MistSi
     assert by_id[unmoved[0]].metrics[unmoved[1]].detail_age_minutes == 5
 
 
+def test_an_sle_that_moves_in_the_api_by_two_points_gets_a_fresh_breakdown(
+    org40: MistSimulator, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    collect_once(org40, tmp_path, clock)
+    site_id, key = degraded_worst_first(org40)[0]
+    site = org40.site_by_id(site_id)
+    assert site is not None and site.fractions[key] is not None
+    org40.set_fraction(site.index, key, site.fractions[key] + 0.02)
+    org40.reset_counters()
+    clock.advance(minutes=15)
+    result = collect_once(org40, tmp_path, clock)
+    assert summary_targets(org40) == [(site_id, site_metric_id(key))]
+    assert next(s for s in result.sites if s.id == site_id).metrics[key].detail_age_minutes is None
+
+
 def test_a_site_missing_from_the_cached_sites_list_makes_the_run_fetch_the_list_again(
     org40: MistSimulator, tmp_path: Path
 ) -> None:
@@ -269,6 +280,22 @@ def test_a_spent_budget_defers_every_detail_and_makes_no_summary_call(org40: Mis
     result = collect_once(org40, tmp_path, clock, calls_per_hour=5, budget_reserve_pct=0, detail_reuse_minutes=0)
     assert org40.calls_matching("/summary") == 0
     assert result.deferred_count == 10 and result.complete
+
+
+def test_an_insights_run_counts_its_calls_and_leaves_the_deferred_list_alone(
+    org40: MistSimulator, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    collect_once(org40, tmp_path, clock, calls_per_hour=10, budget_reserve_pct=30)
+    deferred_before = json.loads((tmp_path / "detail_cache.json").read_text(encoding="utf-8"))["deferred"]
+    clock.advance(minutes=1)
+    client = MistClient(org40.base_url, org40.token, sleep=lambda seconds: None)
+    try:
+        collect(client, CollectionSettings(), clock(), fetch_detail=False, state_directory=tmp_path, clock=clock)
+    finally:
+        client.close()
+    assert json.loads((tmp_path / "detail_cache.json").read_text(encoding="utf-8"))["deferred"] == deferred_before
+    assert meter_total(tmp_path) == org40.calls == 7 + 2
 
 
 def test_a_429_beyond_the_wait_cap_stops_the_classifier_phase_keeps_what_was_fetched_and_defers_the_rest(
@@ -357,6 +384,18 @@ def test_the_worker_pool_never_has_more_requests_in_flight_than_max_workers(work
         assert simulator.max_concurrent == workers
 
 
+def test_later_pages_of_the_org_calls_are_fetched_side_by_side_within_the_worker_bound(tmp_path: Path) -> None:
+    with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN, latency_ms=15, page_cap=5) as simulator:
+        result = collect_once(simulator, tmp_path, FakeClock(), max_workers=4, classifier_detail="none")
+        assert len(result.sites) == 40 and result.summary["sites_total"] == 40
+        assert simulator.calls == 1 + 8 + 8
+        assert simulator.max_concurrent == 4
+        # The next run reads the sites list from the cache and pages sites-sle with all four workers.
+        simulator.reset_counters()
+        collect_once(simulator, tmp_path, FakeClock(), max_workers=4, classifier_detail="none")
+        assert simulator.calls == 1 + 8 and simulator.max_concurrent == 4
+
+
 def test_no_progress_bar_is_drawn_when_stderr_is_a_pipe(org40: MistSimulator, make_config: Any) -> None:
     completed = run_cli(["--mode", "report", "--config", str(make_config(org40.base_url))])
     assert completed.returncode == 0, completed.stderr
@@ -364,6 +403,8 @@ def test_no_progress_bar_is_drawn_when_stderr_is_a_pipe(org40: MistSimulator, ma
 
 
 def read_all(descriptor: int, process: subprocess.Popen) -> str:
+    import select
+
     chunks = []
     while True:
         ready, _, _ = select.select([descriptor], [], [], 0.1)
@@ -380,10 +421,16 @@ def read_all(descriptor: int, process: subprocess.Popen) -> str:
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 @pytest.mark.parametrize("quiet", [False, True])
 def test_the_progress_bar_is_drawn_on_a_terminal_unless_quiet(
     quiet: bool, org40: MistSimulator, make_config: Any
 ) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
     config_path = make_config(org40.base_url, {"sle": {"classifier_detail": "all"}})
     leader, follower = pty.openpty()
     # A fresh pseudo-terminal is 0 columns wide, where tqdm draws an empty bar; real terminals have a size.
