@@ -208,7 +208,10 @@ def _render_within_budget(
         smaller = max(1, rows * 2 // 3)
         logger.info("Email HTML is %d bytes with %d rows per table; trying %d rows", size, rows, smaller)
         rows = smaller
-    text = report_generator.render(text_template, result, email=extras)
+    grid = report_generator.status_grid(result, result.affected_sites)
+    text = report_generator.render(
+        text_template, result, email=extras, affected_grid_lines_header=grid[0], affected_grid_lines=grid[1:]
+    )
     return text, html
 
 

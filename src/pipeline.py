@@ -102,6 +102,8 @@ def run_cycle(
         outcome.notification = notification_service.process_run(result, outcome.files, config, clock())
         if outcome.notification.failed:
             outcome.exit_code = 1
+    # The rendering context of this result is not needed after its outputs; a daemon should not hold it.
+    report_generator.forget_context()
     if not result.complete:
         logger.error(
             "Data incomplete: %d API call(s) failed; the reports say so. First: %s",

@@ -12,7 +12,7 @@ import catalog
 import sle_monitor
 import trend_analyzer
 from fileio import atomic_write_json, atomic_write_text
-from models import ClassifierStat, Insight, MetricResult, RunResult, SiteResult
+from models import ALERT_SEVERITIES, ClassifierStat, Insight, MetricResult, RunResult, SiteResult
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ def _build_environment() -> Any:
     environment.filters["pct"] = _pct
     environment.filters["cell"] = sle_monitor.format_cell
     environment.filters["iso"] = iso
+    environment.filters["by_id"] = lambda stats: {stat.id: stat for stat in stats}
     environment.globals["metrics"] = catalog.METRICS
     environment.globals["recommended_action"] = catalog.recommended_action
     return environment
@@ -175,15 +176,15 @@ def _grid_cell(metric: MetricResult) -> str:
     return f"{metric.sle_pct:.1f}{_SEVERITY_MARKS.get(metric.severity, '')}".rjust(GRID_CELL_WIDTH)
 
 
-def status_grid(result: RunResult) -> List[str]:
-    """Return the text status grid: a header line, then one line per site, worst first."""
+def status_grid(result: RunResult, sites: Optional[List[SiteResult]] = None) -> List[str]:
+    """Return the text status grid: a header line, then one line per site (default every site), worst first."""
     header = (
         "Site".ljust(GRID_NAME_WIDTH)
         + " Status   "
         + "".join(metric.short_name.rjust(GRID_CELL_WIDTH) for metric in catalog.METRICS)
     )
     lines = [header]
-    for site in result.sites:
+    for site in result.sites if sites is None else sites:
         name = site.name if len(site.name) <= GRID_NAME_WIDTH else site.name[: GRID_NAME_WIDTH - 1] + "~"
         lines.append(
             name.ljust(GRID_NAME_WIDTH)
@@ -207,15 +208,26 @@ def action_families(result: RunResult) -> List[Dict[str, Any]]:
     return sorted(families.values(), key=lambda family: (-family["count"], family["classifier"]))
 
 
+def metric_rows(result: RunResult) -> Dict[str, List[SiteResult]]:
+    """Return per metric key the sites below the warning threshold on it, lowest SLE % first."""
+    rows: Dict[str, List[SiteResult]] = {metric.key: [] for metric in catalog.METRICS}
+    for site in result.sites:
+        for key, metric in site.metrics.items():
+            if key in rows and metric.severity in ALERT_SEVERITIES:
+                rows[key].append(site)
+    for key, sites in rows.items():
+        sites.sort(key=lambda site, key=key: site.metrics[key].sle_pct or 0.0)  # type: ignore[misc]
+    return rows
+
+
 def template_context(result: RunResult) -> Dict[str, Any]:
     """Return what every template gets: the result and the values derived from it once."""
     critical_sites = [site for site in result.sites if site.status == "critical"]
-    grid = status_grid(result)
+    affected_sites = result.affected_sites
     return {
         "sites_by_id": {site.id: site for site in result.sites},
         "action_families": action_families(result),
-        "grid_header": grid[0],
-        "grid_lines": grid[1:],
+        "metric_rows": metric_rows(result),
         # The TRENDS block, and per degraded site and metric its 7-day line; "" and {} before trends are computed.
         "trend_text": trend_analyzer.trend_text(result.trends),
         "site_trend_lines": trend_analyzer.site_lines(result.trends),
@@ -224,15 +236,31 @@ def template_context(result: RunResult) -> Dict[str, Any]:
         "window_start": iso(result.window_start),
         "window_end": iso(result.window_end),
         "counts": result.severity_counts,
-        "affected_sites": result.affected_sites,
-        "worst_sites": result.affected_sites[:WORST_SITES_IN_DASHBOARD],
+        "affected_sites": affected_sites,
+        "worst_sites": affected_sites[:WORST_SITES_IN_DASHBOARD],
         "critical_sites": critical_sites,
     }
 
 
+# The last result's context: a run renders up to seven templates from one result.
+_context_cache: Dict[str, Any] = {}
+
+
+def _cached_context(result: RunResult) -> Dict[str, Any]:
+    key = (id(result), id(result.trends), len(result.sites), len(result.insights))
+    if _context_cache.get("key") != key or _context_cache.get("result") is not result:
+        _context_cache.update(key=key, result=result, context=template_context(result))
+    return dict(_context_cache["context"])
+
+
+def forget_context() -> None:
+    """Drop the cached rendering context (and with it the last result)."""
+    _context_cache.clear()
+
+
 def render(template_name: str, result: RunResult, **extra: Any) -> str:
     """Return a template rendered with the result's context."""
-    context = template_context(result)
+    context = _cached_context(result)
     context.update(extra)
     return str(environment().get_template(template_name).render(**context))
 
@@ -244,7 +272,8 @@ def render_summary_text(result: RunResult) -> str:
 
 def render_dashboard_text(result: RunResult) -> str:
     """Return the HEALTH_DASHBOARD text: status grid, counts, worst sites, recommended actions."""
-    return render("health_dashboard.txt.j2", result)
+    grid = status_grid(result)
+    return render("health_dashboard.txt.j2", result, grid_header=grid[0], grid_lines=grid[1:])
 
 
 def _unique_stem(directory: Path, stamp: str) -> str:
@@ -265,7 +294,7 @@ def write_reports(result: RunResult, directory: Path) -> ReportFiles:
         dashboard_txt=directory / f"HEALTH_DASHBOARD_{stem}.txt",
         dashboard_json=directory / f"HEALTH_DASHBOARD_{stem}.json",
     )
-    atomic_write_json(files.dashboard_json, dashboard_document(result))
+    atomic_write_json(files.dashboard_json, dashboard_document(result), indent=None)
     atomic_write_text(files.summary_txt, render_summary_text(result))
     atomic_write_text(files.dashboard_txt, render_dashboard_text(result))
     if (TEMPLATE_DIRECTORY / "health_dashboard.html.j2").exists():
