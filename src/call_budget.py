@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from fileio import atomic_write_json, read_json_or_none
 
@@ -36,11 +36,6 @@ class BudgetSettings:
 
     calls_per_hour: int = 5000
     reserve_pct: float = 20.0
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> BudgetSettings:
-        """Return the budget settings of a validated configuration."""
-        return cls(calls_per_hour=config["mist"]["calls_per_hour"], reserve_pct=config["mist"]["budget_reserve_pct"])
 
     @property
     def usable_per_hour(self) -> int:

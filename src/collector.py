@@ -250,6 +250,11 @@ class DetailFetcher:
                     self.retry_after = error.retry_after
             metric.detail = DETAIL_DEFERRED
             return
+        except NotFoundError:
+            # Neither endpoint knows this metric at this site (not enabled there): nothing failed.
+            logger.warning("%s / %s: the site has no SLE summary for this metric (404)", site.name, metric.name)
+            metric.detail = DETAIL_UNAVAILABLE
+            return
         except MistApiError as error:
             metric.detail = DETAIL_UNAVAILABLE
             with self._lock:
@@ -407,6 +412,7 @@ def collect(
             blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, error.retry_after)
             raise
         sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
+        notes.extend(f"{shortfall}: the missing sites show as no data" for shortfall in client.shortfalls)
         logger.info(
             "%d sites%s, %d with SLE results",
             len(sites),

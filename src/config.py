@@ -246,6 +246,11 @@ def _check_base_url(value: str) -> Optional[str]:
     return f"{host!r} is not a Mist API host{hint}; expected one of the regional hosts such as api.eu.mist.com"
 
 
+def _header_safe(value: str) -> bool:
+    """Return True when value can travel in an HTTP header as it is: printable ASCII without spaces."""
+    return all(33 <= ord(character) <= 126 for character in value)
+
+
 def _did_you_mean(word: str, candidates: Any) -> str:
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
@@ -297,8 +302,13 @@ def validate(
     errors: List[str] = []
     config = _validate_section(SCHEMA, raw, "", errors)
 
-    token = environ.get(TOKEN_ENVIRONMENT_VARIABLE) or config["mist"]["api_token"]
-    if token in (None, "", "YOUR_API_TOKEN"):
+    token = (environ.get(TOKEN_ENVIRONMENT_VARIABLE) or "").strip() or config["mist"]["api_token"]
+    if token is not None and not _header_safe(token):
+        # Said without the value: it would end up in an HTTP header, and errors must not echo a secret.
+        origin = TOKEN_ENVIRONMENT_VARIABLE if environ.get(TOKEN_ENVIRONMENT_VARIABLE) else "mist.api_token"
+        errors.append(f"mist.api_token: the token (from {origin}) holds spaces, control or non-ASCII characters")
+        token = None
+    elif token in (None, "", "YOUR_API_TOKEN"):
         token = None
         if require_token:
             errors.append(

@@ -5,12 +5,14 @@ The token travels only in the Authorization header; it is never logged and never
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import math
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import requests
@@ -28,6 +30,8 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 # mistapi-py waits 5 s × 2^attempt on a 429 without Retry-After.
 RATE_LIMIT_BACKOFF_SECONDS = 5.0
+# Mist counts calls per hour: a Retry-After beyond that is treated as an hour.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 USER_AGENT = "mist-infra-manager/1.0"
 
 
@@ -56,14 +60,24 @@ class RateLimitError(MistApiError):
         self.retry_after = retry_after
 
 
-def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+def _retry_after_seconds(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
+    """Return a Retry-After header (seconds or an HTTP date) as seconds, at most MAX_RETRY_AFTER_SECONDS."""
     if not value:
         return None
     try:
         seconds = float(value)
     except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        seconds = (moment - (now or datetime.now(timezone.utc))).total_seconds()
+    if not math.isfinite(seconds):
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    # The budget is per rolling hour: no answer can ask for more, and a larger one must not block for years.
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _detail(response: requests.Response) -> str:
@@ -96,6 +110,8 @@ class MistClient:
         self._on_call = on_call
         self._lock = threading.Lock()
         self._calls = 0
+        # Paged reads that ended with fewer items than the API announced: the run says so in its notes.
+        self.shortfalls: List[str] = []
         self.session = requests.Session()
         # One connection per worker, plus the two org-level pagers that run beside each other.
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0)
@@ -112,6 +128,11 @@ class MistClient:
         """Return the number of HTTP requests made so far, retries included."""
         with self._lock:
             return self._calls
+
+    def _note_shortfall(self, message: str) -> None:
+        logger.warning("%s", message)
+        with self._lock:
+            self.shortfalls.append(message)
 
     def close(self) -> None:
         """Close the session's connections."""
@@ -138,6 +159,11 @@ class MistClient:
             except requests.ConnectionError as error:
                 last_problem = f"cannot connect to {self.base_url} ({type(error).__name__})"
                 response = None
+            except requests.RequestException as error:
+                # A body cut off mid-transfer and the like: retried as a network error. The exception text is
+                # not used, since it may quote request headers.
+                last_problem = f"the connection failed ({type(error).__name__})"
+                response = None
             if response is not None:
                 status = response.status_code
                 if status == 200:
@@ -152,7 +178,8 @@ class MistClient:
                 if status == 429:
                     retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
                     wait = retry_after if retry_after is not None else RATE_LIMIT_BACKOFF_SECONDS * 2**attempt
-                    if wait > self.max_retry_wait_seconds or waited + wait > self.max_retry_wait_seconds:
+                    out_of_attempts = attempt + 1 == MAX_ATTEMPTS
+                    if out_of_attempts or waited + wait > self.max_retry_wait_seconds:
                         raise RateLimitError(
                             f"GET {path}: rate limited (429){_detail(response)}; retry after {wait:g} s",
                             retry_after,
@@ -214,7 +241,7 @@ class MistClient:
 
         items, total = self._paged(fetch, parallel)
         if total is not None and len(items) < total:
-            logger.warning("GET %s: got %d items, the API announced %d", path, len(items), total)
+            self._note_shortfall(f"GET {path}: got {len(items)} items, the API announced {total}")
         return items, total
 
     def get_paged_results(
@@ -242,7 +269,7 @@ class MistClient:
 
         results, total = self._paged(fetch, parallel)
         if total is not None and len(results) < total:
-            logger.warning("GET %s: got %d results, the API announced %d", path, len(results), total)
+            self._note_shortfall(f"GET {path}: got {len(results)} results, the API announced {total}")
         return first, results
 
     @staticmethod
@@ -270,9 +297,15 @@ class MistClient:
                 # Done unless the org grew while paging: then go on one page at a time.
                 if _last_page(last_size, len(items), total, limit) or page >= MAX_PAGES:
                     return items, announced
+        previous: List[Any] = []
         while page < MAX_PAGES:
             page += 1
             page_items, page_total, limit = fetch(page)
+            if page_items and page_items == previous:
+                # A server that ignores `page` would otherwise be asked for the same page until MAX_PAGES.
+                logger.warning("Page %d repeats page %d; stopping there", page, page - 1)
+                break
+            previous = page_items
             items.extend(page_items)
             total = page_total if page_total is not None else total
             if _last_page(len(page_items), len(items), total, limit):

@@ -18,7 +18,6 @@ from report_generator import ReportFiles
 
 logger = logging.getLogger(__name__)
 
-MODES = ("monitor", "insights", "report", "all")
 STATE_DIRECTORY_NAME = "state"
 
 

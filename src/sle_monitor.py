@@ -22,6 +22,8 @@ from models import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLDS: Dict[str, float] = {"critical": 70.0, "major": 80.0, "warning": 90.0}
+# Relative slack for float sums where a bucket's degraded equals its total.
+BUCKET_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -54,19 +56,42 @@ def _count(value: Any) -> Optional[int]:
     return None if number is None or number < 0 else int(number)
 
 
-def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[float, float]:
-    """Return (Σ total, Σ degraded) over the buckets where both values are numbers; null buckets are skipped."""
-    total_sum = 0.0
-    degraded_sum = 0.0
+def usable_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> List[bool]:
+    """Return per bucket whether it counts: both values numbers, total ≥ 0 and 0 ≤ degraded ≤ total.
+
+    Nulls are skipped as Mist leaves them; a bucket that cannot be a count of user-minutes is skipped too.
+    """
+    mask = []
     for total, bad in zip(totals, degraded):
         total_number = _number(total)
         degraded_number = _number(bad)
-        # A bucket that cannot be a count of user-minutes (negative, or more bad than total) is unusable.
-        if total_number is None or degraded_number is None or total_number < 0 or degraded_number < 0:
-            continue
-        total_sum += total_number
-        degraded_sum += degraded_number
+        mask.append(
+            total_number is not None
+            and degraded_number is not None
+            and 0 <= degraded_number <= total_number + BUCKET_TOLERANCE * max(1.0, total_number)
+        )
+    return mask
+
+
+def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[float, float]:
+    """Return (Σ total, Σ degraded) over the usable buckets (see usable_buckets)."""
+    total_sum = 0.0
+    degraded_sum = 0.0
+    for total, bad, usable in zip(totals, degraded, usable_buckets(totals, degraded)):
+        if usable:
+            total_sum += float(total)
+            degraded_sum += float(bad)
     return total_sum, degraded_sum
+
+
+def _sum_where(values: Sequence[Any], mask: Sequence[bool]) -> float:
+    """Return the sum of the non-negative numbers of values at the buckets the mask keeps."""
+    total = 0.0
+    for value, keep in zip(values, mask):
+        number = _number(value)
+        if keep and number is not None and number >= 0:
+            total += number
+    return total
 
 
 def fraction_to_pct(value: Any) -> Optional[float]:
@@ -87,9 +112,9 @@ def parse_summary(body: Any) -> SummaryBreakdown:
     samples = _mapping(_mapping(document.get("sle")).get("samples"))
     metric_totals = _sequence(samples.get("total"))
     metric_degraded_values = _sequence(samples.get("degraded"))
+    # One mask for the metric and its classifiers, so the classifiers add up to the metric's % degraded.
+    mask = usable_buckets(metric_totals, metric_degraded_values)
     metric_total, metric_degraded = sum_buckets(metric_totals, metric_degraded_values)
-    # A bucket the metric skipped (a null) is skipped for its classifiers too, so they add up to its % degraded.
-    counted = [_number(t) is not None and _number(d) is not None for t, d in zip(metric_totals, metric_degraded_values)]
     sle_pct = None if metric_total <= 0 else 100.0 * (metric_total - metric_degraded) / metric_total
 
     raw: List[Tuple[str, float, Optional[int], Optional[int]]] = []
@@ -101,12 +126,8 @@ def parse_summary(body: Any) -> SummaryBreakdown:
             logger.debug("Skipping a classifier without a name: %r", entry)
             continue
         classifier_samples = _mapping(classifier.get("samples"))
-        classifier_degraded_values = _sequence(classifier_samples.get("degraded"))
-        # Classifier totals equal the metric's; pair with the metric totals when the classifier has none.
-        classifier_totals = _sequence(classifier_samples.get("total")) or metric_totals
-        if counted:
-            classifier_totals = [total if ok else None for total, ok in zip(classifier_totals, counted)]
-        _, classifier_degraded = sum_buckets(classifier_totals, classifier_degraded_values)
+        # Classifier totals equal the metric's: the metric's buckets decide what counts.
+        classifier_degraded = _sum_where(_sequence(classifier_samples.get("degraded")), mask)
         impact = classifier.get("impact")
         if isinstance(impact, dict):
             has_impact = True

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -131,3 +135,54 @@ def test_sites_come_worst_first_and_insights_by_priority(simulator) -> None:
     assert result.insights[0].severity == "critical"
     assert result.insights[0].sle_pct <= result.insights[1].sle_pct
     assert result.overall_status == "critical"
+
+
+def test_a_metric_neither_summary_endpoint_knows_is_unavailable_without_failing_the_run(simulator) -> None:
+    site = simulator.sites[0]
+    simulator.add_fault(404, times=2, path_contains=f"/sites/{site.id}/sle/site/{site.id}/metric/coverage/summary")
+    result = run_collection(simulator, max_workers=1)
+    coverage = next(s for s in result.sites if s.id == site.id).metrics["coverage"]
+    assert coverage.detail == DETAIL_UNAVAILABLE and coverage.severity == "critical"
+    assert result.complete and not result.problems
+    assert result.detail_source == "summary"
+
+
+class ShortPagesHandler(BaseHTTPRequestHandler):
+    """An org whose sites list announces 12 sites in X-Page-Total but only ever serves 10."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        split = urlsplit(self.path)
+        page = int(parse_qs(split.query).get("page", ["1"])[0])
+        headers = {}
+        if split.path.endswith("/self"):
+            body: object = {"privileges": [{"scope": "org", "org_id": "org-1", "name": "Short Org"}]}
+        elif split.path.endswith("/sites"):
+            body = [{"id": f"site-{i}", "name": f"Site {i}"} for i in range(10)] if page == 1 else []
+            headers = {"X-Page-Total": "12", "X-Page-Limit": "1000", "X-Page-Page": str(page)}
+        else:
+            results = [{"site_id": f"site-{i}", "coverage": 0.99} for i in range(10)] if page == 1 else []
+            body = {"results": results, "total": 10, "limit": 1000, "page": page}
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_fewer_sites_than_announced_is_said_in_the_notes() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ShortPagesHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = MistClient(f"http://127.0.0.1:{server.server_address[1]}", "token", sleep=lambda seconds: None)
+    try:
+        result = collect(client, CollectionSettings(), NOW)
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    assert len(result.sites) == 10
+    assert any("got 10 items, the API announced 12" in note for note in result.notes)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import List
 
 import pytest
 
 from conftest import SIMULATOR_TOKEN
-from mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
+from mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError, _retry_after_seconds
 from mist_simulator import MistSimulator
 
 
@@ -136,3 +139,60 @@ def test_an_unreachable_host_is_a_connection_error_after_retries() -> None:
         client.get_self()
     assert "cannot connect" in str(caught.value)
     assert client.calls == 5
+
+
+def test_429s_that_keep_coming_end_as_a_rate_limit_error_not_a_plain_failure(simulator) -> None:
+    client = make_client(simulator)
+    simulator.add_fault(429, times=10, path_contains="/self", retry_after=1)
+    with pytest.raises(RateLimitError) as caught:
+        client.get_self()
+    assert "429" in str(caught.value)
+    assert client.calls == 5
+
+
+def test_a_retry_after_of_years_counts_as_one_hour(simulator) -> None:
+    client = make_client(simulator)
+    simulator.add_fault(429, times=1, path_contains="/self", retry_after=1e12)
+    with pytest.raises(RateLimitError) as caught:
+        client.get_self()
+    assert caught.value.retry_after == 3600
+
+
+def test_a_retry_after_given_as_an_http_date_is_read_as_seconds_from_now() -> None:
+    now = datetime(2026, 11, 28, 3, 0, 0, tzinfo=timezone.utc)
+    assert _retry_after_seconds("Sat, 28 Nov 2026 03:00:30 GMT", now) == 30
+    assert _retry_after_seconds("Sat, 28 Nov 2026 02:59:00 GMT", now) == 0
+    assert _retry_after_seconds("soon", now) is None
+
+
+class TruncatingHandler(BaseHTTPRequestHandler):
+    """Announces a longer body than it sends, then closes: the client sees the body cut off mid-transfer."""
+
+    requests_seen = 0
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        type(self).requests_seen += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b'{"privileges": [')
+        self.close_connection = True
+
+
+def test_a_body_cut_off_mid_transfer_is_retried_then_reported_without_a_traceback() -> None:
+    server = HTTPServer(("127.0.0.1", 0), TruncatingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = MistClient(f"http://127.0.0.1:{server.server_address[1]}", "token", sleep=RecordingSleep())
+        with pytest.raises(MistApiError) as caught:
+            client.get_self()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "connection failed" in str(caught.value)
+    assert TruncatingHandler.requests_seen == 5

@@ -155,7 +155,7 @@ def test_null_buckets_in_the_metric_samples_are_skipped() -> None:
     assert breakdown.sle_pct == pytest.approx(100 * 140 / 150)
 
 
-def test_null_buckets_in_the_classifier_samples_are_skipped() -> None:
+def test_null_classifier_values_are_skipped_and_the_metric_buckets_decide_what_counts() -> None:
     body = summary_body(
         [100, 100],
         [10, 10],
@@ -163,9 +163,25 @@ def test_null_buckets_in_the_classifier_samples_are_skipped() -> None:
     )
     stats = by_id(sle_monitor.parse_summary(body))
 
+    # A classifier's own total equals the metric's, so a null there does not drop its degraded time.
     assert stats["weak-signal"].degraded_pct == pytest.approx(3.0)
-    assert stats["asymmetry-uplink"].degraded_pct == pytest.approx(2.0)
-    assert stats["weak-signal"].share_pct == pytest.approx(60.0)
+    assert stats["asymmetry-uplink"].degraded_pct == pytest.approx(4.0)
+    assert stats["weak-signal"].share_pct == pytest.approx(100 * 6 / 14)
+
+
+def test_a_bucket_with_more_degraded_than_total_or_negative_counts_for_nothing() -> None:
+    body = summary_body(
+        [100, 100, 100],
+        [10, 150, -5],
+        [classifier("weak-signal", [10, 150, 0]), classifier("asymmetry-uplink", [0, 0, -5])],
+    )
+    breakdown = sle_monitor.parse_summary(body)
+    stats = by_id(breakdown)
+
+    assert breakdown.sle_pct == pytest.approx(90.0)
+    assert stats["weak-signal"].degraded_pct == pytest.approx(10.0)
+    assert stats["asymmetry-uplink"].degraded_pct == pytest.approx(0.0)
+    assert sum(stat.degraded_pct for stat in stats.values()) == pytest.approx(100 - breakdown.sle_pct)
 
 
 def test_a_bucket_the_metric_skips_is_skipped_for_the_classifiers_too_so_they_still_add_up() -> None:
