@@ -44,7 +44,8 @@ Config = Dict[str, Any]
 
 _DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _SLE_DURATION_PATTERN = re.compile(r"^[1-9]\d*[mhdw]$")
-_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
+# ASCII only: smtplib sends addresses as they are, and most relays refuse SMTPUTF8.
+_EMAIL_PATTERN = re.compile(r"^[!-?A-~]+@[A-Za-z0-9.-]+$")
 _SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -104,6 +105,7 @@ SCHEMA: Dict[str, Any] = {
         "keep_days": Field("int", 30, minimum=1),
     },
     "history": {
+        # Default: <reports.directory>/history.
         "directory": Field("path", "reports/history"),
         "keep_days": Field("int", 7, minimum=1, maximum=366),
     },
@@ -333,9 +335,15 @@ def validate(
             errors.append("notifications.email.recipients: required when email is enabled (a list of addresses)")
         if not email["from_address"]:
             errors.append("notifications.email.from_address: required when email is enabled")
+        elif not _EMAIL_PATTERN.match(email["from_address"]):
+            errors.append(f"notifications.email.from_address: not an email address: {email['from_address']!r}")
         if email["transport"] == "smtp" and not email["smtp_server"]:
             errors.append("notifications.email.smtp_server: required when email is enabled with transport smtp")
 
+    history_raw = raw.get("history") if isinstance(raw, dict) else None
+    if not (isinstance(history_raw, dict) and history_raw.get("directory")):
+        # Beside the reports: two configs with their own reports directories must not mix their orgs' history.
+        config["history"]["directory"] = str(Path(config["reports"]["directory"]) / "history")
     for section, key in (("reports", "directory"), ("history", "directory"), ("logging", "file")):
         config[section][key] = _resolve_path(config[section][key])
 

@@ -225,6 +225,8 @@ class Daemon:
         self.state = heartbeat.load_state(self.heartbeat_file)
         self._started_at = self._clock()
         self._ticker = ScheduleTicker(self._one_cycle, self.interval_seconds, monotonic=self._monotonic)
+        # "running" at once: the first cycle of a large org takes minutes, and the file still tells the last process.
+        self._write_heartbeat(heartbeat.RUNNING, self._started_at)
         try:
             while not self._stopper.requested:
                 self._ticker.run_due()
@@ -409,6 +411,10 @@ def run_daemon(config: Mapping[str, Any], mode: str, interval_minutes: float, st
     reports_directory = config["reports"]["directory"]
 
     def cycle() -> Optional[str]:
+        import notification_service
+
+        # Before collecting: a queued alert must not wait for the API to come back.
+        notification_service.flush_outbox(config)
         return outcome_failure(run_pipeline(config, mode, stopper))
 
     def send_alert(kind: str, detail: str, now: dt.datetime) -> bool:

@@ -180,6 +180,12 @@ class SmtpTransport:
                 connection.starttls(context=self._tls_context())
                 connection.ehlo()
             if settings.username:
+                if not (settings.use_tls or settings.use_ssl):
+                    logger.warning(
+                        "SMTP login to %s without TLS: the password crosses the network in clear "
+                        "(set notifications.email.use_tls or use_ssl)",
+                        self.where,
+                    )
                 connection.login(settings.username, settings.password or "")
             return connection
         except Exception as error:
@@ -231,6 +237,9 @@ class SmtpTransport:
             raise DeliveryError(f"{self.where} refused every recipient ({detail})", connection=False) from None
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
             raise DeliveryError(f"{self.where} refused the message: {_smtp_reply(error)}", connection=False) from None
+        except (UnicodeError, ValueError) as error:
+            # smtplib cannot put a non-ASCII address on the wire without SMTPUTF8.
+            raise DeliveryError(f"the message cannot be sent as it is: {error}", connection=False) from None
         except (smtplib.SMTPException, OSError) as error:
             self._broken = DeliveryError(
                 _redacted(f"{self.where} dropped the session: {type(error).__name__}: {error}", self.settings),

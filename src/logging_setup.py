@@ -125,7 +125,7 @@ def configure(
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             file_handler = SafeRotatingFileHandler(
-                str(log_file), maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
+                str(log_file), maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=False
             )
         except OSError as error:
             logging.getLogger(__name__).warning("Cannot write the log file %s: %s", log_file, error)

@@ -434,6 +434,23 @@ def process_run(
     return outcome
 
 
+def flush_outbox(config: Mapping[str, Any]) -> bool:
+    """Send what waits in the outbox, oldest first; returns False when something stays there.
+
+    The daemon calls this at the start of every cycle, so a queued alert goes out once the SMTP server is back
+    even while the Mist API is down (a run that cannot collect never reaches process_run).
+    """
+    if not enabled(config) or not Outbox(config["reports"]["directory"]).pending():
+        return True
+    outcome = NotificationOutcome()
+    delivery = _Delivery(config, outcome)
+    try:
+        delivery.flush_outbox()
+    finally:
+        delivery.close()
+    return not outcome.failed
+
+
 def send_monitoring_alert(config: Mapping[str, Any], kind: str, detail: str, now: datetime) -> bool:
     """Send the short plain "monitoring is failing" (kind failing) or "monitoring recovered" (kind recovered) email.
 

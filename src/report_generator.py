@@ -127,7 +127,7 @@ def dashboard_document(result: RunResult) -> Dict[str, Any]:
 
 
 def _pct(value: Optional[float]) -> str:
-    return "no data" if value is None else f"{value:.1f}%"
+    return "no data" if value is None else f"{sle_monitor.format_sle(value)}%"
 
 
 def _build_environment() -> Any:
@@ -173,7 +173,7 @@ GRID_CELL_WIDTH = 10
 def _grid_cell(metric: MetricResult) -> str:
     if metric.sle_pct is None:
         return "-".rjust(GRID_CELL_WIDTH)
-    return f"{metric.sle_pct:.1f}{_SEVERITY_MARKS.get(metric.severity, '')}".rjust(GRID_CELL_WIDTH)
+    return f"{sle_monitor.format_sle(metric.sle_pct)}{_SEVERITY_MARKS.get(metric.severity, '')}".rjust(GRID_CELL_WIDTH)
 
 
 def status_grid(result: RunResult, sites: Optional[List[SiteResult]] = None) -> List[str]:

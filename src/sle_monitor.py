@@ -247,3 +247,9 @@ def format_cell(stat: ClassifierStat) -> str:
     if stat.aps is not None:
         parts.append(f"aps={stat.aps}")
     return ", ".join(parts)
+
+
+def format_sle(value: float) -> str:
+    """Return an SLE % with one decimal, rounded down, so 89.96 reads 89.9 and never 90.0 beside "warning"."""
+    # The small epsilon keeps 66.0, stored as 65.99999999999999, at 66.0.
+    return f"{math.floor(value * 10 + 1e-6) / 10:.1f}"

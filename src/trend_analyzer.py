@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import catalog
+import sle_monitor
 from models import ALERT_SEVERITIES, SEVERITY_RANK, RunResult
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -390,7 +391,7 @@ def _sites_7d(current: Snapshot, site_days: Mapping[date, Snapshot], dates: Sequ
 
 
 def _pct(value: Optional[float]) -> str:
-    return "no data" if value is None else f"{value:.1f}%"
+    return "no data" if value is None else f"{sle_monitor.format_sle(value)}%"
 
 
 def series_line(points: Sequence[Mapping[str, Any]], min_span: float = 0.0) -> str:

@@ -577,6 +577,26 @@ def test_an_smtp_server_that_is_down_fails_cycles_and_the_failing_alert_arrives_
     assert "Traceback" not in out + err and SMTP_PASSWORD not in out + err
 
 
+@POSIX_SIGNALS
+def test_a_queued_failing_alert_goes_out_once_smtp_is_back_even_while_the_api_is_still_down(
+    smtp_server, make_config, tmp_path, daemon_processes
+) -> None:
+    smtp_server.stop()
+    reports = tmp_path / "reports"
+    config_path = daemon_email_config(smtp_server, f"http://127.0.0.1:{free_port()}", make_config)
+    process = start_daemon(config_path, tmp_path, "--interval", "0.005", env={"MIST_SMTP_PASSWORD": SMTP_PASSWORD})
+    daemon_processes.append(process)
+
+    wait_for(lambda: heartbeat_or_empty(reports).get("failure_alerted"), process, tmp_path, "the failing alert")
+    assert list((reports / "outbox").glob("*.eml"))
+    smtp_server.start()
+    wait_for(lambda: subjects(smtp_server, "monitoring is failing"), process, tmp_path, "the queued failing email")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=STOP_TIMEOUT) == 0
+    assert len(subjects(smtp_server, "monitoring is failing")) == 1
+    assert not list((reports / "outbox").glob("*.eml"))
+
+
 def test_a_failed_one_shot_run_exits_1_and_records_the_failure_in_the_heartbeat(make_config, tmp_path) -> None:
     completed = run_cli(
         [

@@ -152,3 +152,12 @@ def test_a_failed_rotation_keeps_writing_to_the_current_file(tmp_path: Path, mon
         logger.info("line %04d %s", number, "x" * 80)
     assert "line 0299" in log_file.read_text(encoding="utf-8")
     assert not (tmp_path / "mim.log.1").exists()
+
+
+def test_a_log_file_that_cannot_be_opened_is_one_warning_not_a_traceback_per_line(tmp_path: Path, capsys) -> None:
+    logging_setup.configure(log_file=tmp_path)  # a directory: it cannot be opened as a file
+    logger.info("first")
+    logger.info("second")
+    err = capsys.readouterr().err
+    assert err.count("Cannot write the log file") == 1
+    assert "Traceback" not in err and "Logging error" not in err

@@ -434,3 +434,10 @@ def test_a_site_without_an_sle_result_has_no_data_on_every_metric() -> None:
     assert {m.severity for m in site.metrics.values()} == {"no_data"}
     assert {m.sle_pct for m in site.metrics.values()} == {None}
     assert (site.num_aps, site.num_clients) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(89.96, "89.9"), (90.0, "90.0"), (66.0, "66.0"), (65.99999999999999, "66.0"), (99.99, "99.9")]
+)
+def test_an_sle_percentage_is_shown_rounded_down_so_it_never_reads_as_the_next_severity(value, shown) -> None:
+    assert sle_monitor.format_sle(value) == shown
