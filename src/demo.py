@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List
+from pathlib import Path
+from typing import Any, Dict, List, Mapping
 
 import config as config_module
 
@@ -11,16 +12,23 @@ logger = logging.getLogger(__name__)
 
 DEMO_SITES = 30
 DEMO_PAGE_CAP = 7
-DEMO_DIRECTORY = config_module.PROJECT_ROOT / "reports" / "demo"
+DEFAULT_DEMO_DIRECTORY = config_module.PROJECT_ROOT / "reports" / "demo"
+# Where a demo writes instead of reports/demo/ (the tests use it).
+DEMO_DIRECTORY_VARIABLE = "MIST_DEMO_DIRECTORY"
 
 
-def demo_raw_config(base_url: str, token: str) -> Dict[str, Any]:
-    """Return the raw configuration of a demo run against a simulator at base_url."""
+def demo_directory(environ: Mapping[str, str]) -> Path:
+    """Return the folder a demo run writes into."""
+    configured = environ.get(DEMO_DIRECTORY_VARIABLE)
+    return Path(configured).expanduser().resolve() if configured else DEFAULT_DEMO_DIRECTORY
+
+
+def demo_raw_config(base_url: str, token: str, directory: Path) -> Dict[str, Any]:
+    """Return the raw configuration of a demo run against a simulator at base_url, writing into directory."""
     return {
         "mist": {"api_token": token, "base_url": base_url},
-        "reports": {"directory": str(DEMO_DIRECTORY)},
-        "history": {"directory": str(DEMO_DIRECTORY / "history")},
-        "logging": {"file": str(DEMO_DIRECTORY / "mist_infra_manager.log")},
+        "reports": {"directory": str(directory)},
+        "logging": {"file": str(directory / "mist_infra_manager.log")},
         "notifications": {
             "enabled": True,
             "email": {
@@ -33,14 +41,16 @@ def demo_raw_config(base_url: str, token: str) -> Dict[str, Any]:
     }
 
 
-def demo_lines(files: List[Any]) -> List[str]:
+def demo_lines(files: List[Any], directory: Path) -> List[str]:
     """Return the closing lines of a demo run: where its files are."""
-    lines = ["", f"Demo finished. Files in {DEMO_DIRECTORY}:"]
+    if not files:
+        return ["", "Demo finished. This mode writes no report files (--mode report or all do)."]
+    lines = ["", f"Demo finished. Files in {directory}:"]
     lines.extend(f"  {path}" for path in files)
     return lines
 
 
-def email_lines(notification: Any) -> List[str]:
+def email_lines(notification: Any, directory: Path) -> List[str]:
     """Return the demo's closing lines about the email: the .eml written, or why none was."""
     if notification is None:
         return []
@@ -48,4 +58,4 @@ def email_lines(notification: Any) -> List[str]:
         lines = ["", "The alert email (open it in a mail client; transport: file writes instead of sending):"]
         lines.extend(f"  {path}" for path in notification.written_eml)
         return lines
-    return ["", f"{notification.summary} (alert state: {DEMO_DIRECTORY / 'state' / 'alert_state.json'})"]
+    return ["", f"{notification.summary} (alert state: {directory / 'state' / 'alert_state.json'})"]

@@ -96,26 +96,29 @@ def _configure_logging(config: Mapping[str, Any], args: argparse.Namespace) -> N
     )
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Run mode all against the built-in simulator and print where the files are."""
+def run_demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Run the mode (default all) against the built-in simulator and print where the files are."""
     import demo
     import pipeline
     from mist_simulator import MistSimulator
 
+    directory = demo.demo_directory(environ)
     with MistSimulator(num_sites=demo.DEMO_SITES, page_cap=demo.DEMO_PAGE_CAP) as simulator:
-        config = config_module.validate(demo.demo_raw_config(simulator.base_url, simulator.token), "demo", environ={})
+        raw = demo.demo_raw_config(simulator.base_url, simulator.token, directory)
+        config = config_module.validate(raw, "demo", environ={})
         _configure_logging(config, args)
         logger.info("Demo: Mist simulator with %d sites on %s", demo.DEMO_SITES, simulator.base_url)
-        outcome = pipeline.run_cycle(config, "all")
+        outcome = pipeline.run_cycle(config, args.mode)
     files = outcome.files.all() if outcome.files is not None else []
-    _print_console(outcome.console + demo.demo_lines(files) + demo.email_lines(outcome.notification), quiet=False)
+    _print_console(outcome.console, quiet=args.quiet)
+    _print_console(demo.demo_lines(files, directory) + demo.email_lines(outcome.notification, directory), quiet=False)
     return outcome.exit_code
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Run the command line's request; raises the errors main() turns into exit codes."""
     if args.demo:
-        return run_demo(args)
+        return run_demo(args, environ)
     config_path = args.config if args.config is not None else config_module.DEFAULT_CONFIG_PATH
     config = config_module.load_config(config_path, environ)
     _configure_logging(config, args)

@@ -168,3 +168,26 @@ def test_version_and_bad_options(tmp_path) -> None:
     assert run_cli(["--version"]).stdout.startswith("main.py ")
     bad = run_cli(["--mode", "sometimes"])
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_the_demo_needs_no_config_and_no_token_and_writes_the_reports_and_the_alert_email(tmp_path) -> None:
+    demo_directory = tmp_path / "demo"
+    completed = run_cli(["--demo"], env={"MIST_DEMO_DIRECTORY": str(demo_directory)})
+    assert completed.returncode == 0, completed.stderr
+    assert "Weak Signal: 26.6% degraded, users=80, aps=8" in completed.stdout
+    files = report_files(demo_directory)
+    assert all(len(paths) == 1 for paths in files.values()), files
+    emails = list((demo_directory / "outbox" / "sent").glob("*.eml"))
+    assert len(emails) == 1 and str(emails[0]) in completed.stdout
+    assert "[CRITICAL]" in emails[0].read_text(encoding="utf-8")
+
+    again = run_cli(["--demo"], env={"MIST_DEMO_DIRECTORY": str(demo_directory)})
+    assert again.returncode == 0 and "Email: none" in again.stdout
+    assert len(list((demo_directory / "outbox" / "sent").glob("*.eml"))) == 1
+
+
+def test_the_demo_runs_the_mode_it_is_given(tmp_path) -> None:
+    completed = run_cli(["--demo", "--mode", "insights"], env={"MIST_DEMO_DIRECTORY": str(tmp_path / "demo")})
+    assert completed.returncode == 0, completed.stderr
+    assert "INSIGHTS - Acme Retail Europe" in completed.stdout and "SLE MONITOR" not in completed.stdout
+    assert "writes no report files" in completed.stdout
