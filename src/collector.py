@@ -29,20 +29,17 @@ from models import (
     DETAIL_DEFERRED,
     DETAIL_FETCHED,
     DETAIL_UNAVAILABLE,
-    SEVERITY_RANK,
     MetricResult,
     RunResult,
     SiteResult,
+    priority,
+    utc_now,
 )
 
 logger = logging.getLogger(__name__)
 
 SUMMARY = "summary"
 SUMMARY_TREND = "summary-trend"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class OrgSelectionError(Exception):
@@ -166,14 +163,7 @@ def detail_targets(sites: List[SiteResult], classifier_detail: str) -> List[Tupl
         for metric in site.metrics.values()
         if classifier_detail == "all" or metric.severity in ALERT_SEVERITIES
     ]
-    targets.sort(
-        key=lambda pair: (
-            SEVERITY_RANK[pair[1].severity],
-            pair[1].sle_pct if pair[1].sle_pct is not None else 101.0,
-            -(pair[0].num_clients or 0),
-            pair[0].name.lower(),
-        )
-    )
+    targets.sort(key=lambda pair: priority(pair[1].severity, pair[1].sle_pct, pair[0].num_clients, pair[0].name))
     return targets
 
 
@@ -400,7 +390,7 @@ def collect(
     detail cache there (see call_budget and detail_cache); without one it spends what its settings ask.
     """
     calls_before = client.calls
-    meter = call_budget.CallMeter(state_directory, clock or _utc_now) if state_directory is not None else None
+    meter = call_budget.CallMeter(state_directory, clock or utc_now) if state_directory is not None else None
     blocked_until: Optional[datetime] = None
     try:
         try:

@@ -34,6 +34,7 @@ import logging_setup
 import pipeline
 from collector import OrgSelectionError
 from mist_client import MistApiError
+from models import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -153,11 +154,6 @@ class ScheduleTicker:
         """Run the job when it is due."""
         self._job.next_run = dt.datetime.now() + dt.timedelta(seconds=self.seconds_until_due())
         self._scheduler.run_pending()
-
-
-def utc_now() -> dt.datetime:
-    """Return the current time in UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def describe_error(error: BaseException) -> str:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Iterable, List, Tuple
 
-from models import ALERT_SEVERITIES, SEVERITY_RANK, Insight, SiteResult
+from models import ALERT_SEVERITIES, Insight, SiteResult, priority
 
 
-def priority_key(insight: Insight) -> Tuple[int, float, int, str, str]:
+def priority_key(insight: Insight) -> Tuple[Tuple[int, float, int, str], str]:
     """Sort key: severity, then lowest SLE %, then most clients affected, then site and metric name."""
-    return (
-        SEVERITY_RANK[insight.severity],
-        insight.sle_pct if insight.sle_pct is not None else 101.0,
-        -(insight.num_clients or 0),
-        insight.site_name.lower(),
-        insight.metric,
-    )
+    return priority(insight.severity, insight.sle_pct, insight.num_clients, insight.site_name), insight.metric
 
 
 def build_insights(sites: Iterable[SiteResult]) -> List[Insight]:

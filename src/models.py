@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Dict, List, Optional
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Tuple
 
 # Worst first. Site and org status use "healthy" where a metric's severity is "info".
 SEVERITIES = ("critical", "major", "warning", "info", "no_data")
@@ -18,6 +18,28 @@ SEVERITY_RANK: Dict[str, int] = {
     "healthy": 3,
     "no_data": 4,
 }
+
+
+def utc_now() -> datetime:
+    """Return the current time in UTC: the one clock the tool reads, handed in everywhere else."""
+    return datetime.now(timezone.utc)
+
+
+# Sorts below every measured value: a site or metric without data comes after the measured ones.
+NO_DATA_SORT_PCT = 101.0
+
+
+def priority(
+    severity: str, sle_pct: Optional[float], num_clients: Optional[int], name: str
+) -> Tuple[int, float, int, str]:
+    """Return the worst-first sort key used everywhere: severity, then lowest SLE %, then most clients, then name."""
+    return (
+        SEVERITY_RANK[severity],
+        NO_DATA_SORT_PCT if sle_pct is None else sle_pct,
+        -(num_clients or 0),
+        name.lower(),
+    )
+
 
 # How a metric's classifier detail came to be (the JSON field "detail").
 DETAIL_FETCHED = "fetched"

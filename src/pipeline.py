@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, List, Mapping, Optional
 
 import collector
@@ -13,17 +13,12 @@ import history_store
 import notification_service
 import report_generator
 from mist_client import MistClient
-from models import RunResult
+from models import RunResult, utc_now
 from report_generator import ReportFiles
 
 logger = logging.getLogger(__name__)
 
 STATE_DIRECTORY_NAME = "state"
-
-
-def utc_now() -> datetime:
-    """Return the current time in UTC."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from models import (
     ClassifierStat,
     MetricResult,
     SiteResult,
+    priority,
 )
 
 logger = logging.getLogger(__name__)
@@ -231,12 +232,7 @@ def apply_breakdown(
 def site_sort_key(site: SiteResult) -> Tuple[int, float, int, str]:
     """Sort key putting the worst sites first: status, lowest SLE %, most clients, then name."""
     measured = [m.sle_pct for m in site.metrics.values() if m.sle_pct is not None]
-    return (
-        SEVERITY_RANK[site.status],
-        min(measured) if measured else 101.0,
-        -(site.num_clients or 0),
-        site.name.lower(),
-    )
+    return priority(site.status, min(measured) if measured else None, site.num_clients, site.name)
 
 
 def format_cell(stat: ClassifierStat) -> str:
