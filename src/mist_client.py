@@ -148,6 +148,7 @@ class MistClient:
         """Return (decoded JSON body, response headers) of a GET; raises MistApiError and its subclasses."""
         url = f"{self.base_url}{API_PREFIX}{path}"
         waited = 0.0
+        started = time.monotonic()
         last_problem = ""
         for attempt in range(MAX_ATTEMPTS):
             self._count_call()
@@ -179,7 +180,7 @@ class MistClient:
                     retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
                     wait = retry_after if retry_after is not None else RATE_LIMIT_BACKOFF_SECONDS * 2**attempt
                     out_of_attempts = attempt + 1 == MAX_ATTEMPTS
-                    if out_of_attempts or waited + wait > self.max_retry_wait_seconds:
+                    if out_of_attempts or self._spent(started, waited) + wait > self.max_retry_wait_seconds:
                         raise RateLimitError(
                             f"GET {path}: rate limited (429){_detail(response)}; retry after {wait:g} s",
                             retry_after,
@@ -195,12 +196,17 @@ class MistClient:
             if attempt + 1 == MAX_ATTEMPTS:
                 break
             wait = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
-            if waited + wait > self.max_retry_wait_seconds:
+            if self._spent(started, waited) + wait > self.max_retry_wait_seconds:
                 break
             logger.debug("GET %s: %s, retrying in %.2f s", path, last_problem, wait)
             self._sleep(wait)
             waited += wait
         raise MistApiError(f"GET {path}: {last_problem} after {attempt + 1} attempts", None, path)
+
+    @staticmethod
+    def _spent(started: float, waited: float) -> float:
+        """Return the seconds a call has taken so far: its waits, or the clock when timeouts took longer."""
+        return max(waited, time.monotonic() - started)
 
     def _auth_message(self, status: int, response: requests.Response) -> str:
         if status == 401:

@@ -196,3 +196,13 @@ def test_a_body_cut_off_mid_transfer_is_retried_then_reported_without_a_tracebac
         server.server_close()
     assert "connection failed" in str(caught.value)
     assert TruncatingHandler.requests_seen == 5
+
+
+def test_time_lost_to_timeouts_counts_against_the_total_wait_of_a_call(simulator) -> None:
+    client = make_client(simulator, timeout_seconds=0.3, max_retry_wait_seconds=0.5)
+    simulator.add_fault(200, times=5, path_contains="/self", delay_seconds=1.0)
+    with pytest.raises(MistApiError) as caught:
+        client.get_self()
+    assert "timed out" in str(caught.value)
+    # 0.3 s lost to the first timeout plus at least 0.25 s of backoff would pass the 0.5 s allowed: no retry.
+    assert client.calls == 1
