@@ -56,6 +56,15 @@ def simulator() -> Iterator[Any]:
 
 
 @pytest.fixture
+def capped_simulator() -> Iterator[Any]:
+    """A 40-site Mist simulator that serves at most 7 items per page."""
+    from mist_simulator import MistSimulator
+
+    with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN, page_cap=7) as running:
+        yield running
+
+
+@pytest.fixture
 def make_config(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Return a function writing a config file for a simulator, with overrides, and returning its path."""
 

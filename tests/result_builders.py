@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import catalog
-import insights_analyzer
+import collector
 import sle_monitor
 from models import DETAIL_FETCHED, DETAIL_SKIPPED, ClassifierStat, MetricResult, RunResult, SiteResult
 
@@ -88,28 +88,22 @@ def make_result(
     api_calls: int = 42,
 ) -> RunResult:
     """Return a result as the collector builds it: statuses, worst-first order, insights and counts."""
-    for one in sites:
-        one.status = sle_monitor.site_status(one.metrics.values())
-    ordered = sorted(sites, key=sle_monitor.site_sort_key)
-    return RunResult(
-        generated_at=now,
+    result = collector.finish_result(
+        sites=list(sites),
         org_id="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
         org_name=org_name,
+        now=now,
+        settings=collector.CollectionSettings(),
         window_start=now - timedelta(days=1),
         window_end=now,
-        duration="1d",
-        thresholds=dict(sle_monitor.DEFAULT_THRESHOLDS),
-        overall_status=sle_monitor.overall_status(one.status for one in ordered),
-        summary=sle_monitor.status_counts(ordered),
-        sites=ordered,
-        insights=insights_analyzer.build_insights(ordered),
         api_calls=api_calls,
         base_url="http://127.0.0.1:8085",
-        complete=not problems,
         problems=list(problems),
+        notes=[],
         detail_source="summary",
-        trends=trends,
     )
+    result.trends = trends
+    return result
 
 
 WEAK_SIGNAL_CRITICAL: MetricSpec = (

@@ -9,10 +9,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from collector import CollectionSettings, collect
-from conftest import SIMULATOR_TOKEN
 from mist_client import MistClient
 from mist_simulator import MistSimulator
 from models import DETAIL_FETCHED, DETAIL_SKIPPED, DETAIL_UNAVAILABLE
@@ -35,12 +32,6 @@ def run_collection(simulator: MistSimulator, **settings):  # type: ignore[no-unt
         return collect(client, CollectionSettings(**settings), NOW)
     finally:
         client.close()
-
-
-@pytest.fixture
-def capped_simulator():  # type: ignore[no-untyped-def]
-    with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN, page_cap=7) as running:
-        yield running
 
 
 def test_every_site_metric_equals_the_sites_sle_fraction_times_100(capped_simulator) -> None:

@@ -11,12 +11,6 @@ from conftest import SIMULATOR_TOKEN, run_cli
 from mist_simulator import MistSimulator
 
 
-@pytest.fixture
-def capped_simulator():  # type: ignore[no-untyped-def]
-    with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN, page_cap=7) as running:
-        yield running
-
-
 def report_files(directory: Path) -> dict:
     return {
         pattern: sorted(directory.glob(pattern))

@@ -9,7 +9,6 @@ from typing import List
 
 import pytest
 
-from conftest import SIMULATOR_TOKEN
 from mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError, _retry_after_seconds
 from mist_simulator import MistSimulator
 
@@ -27,12 +26,6 @@ class RecordingSleep:
 def make_client(simulator: MistSimulator, **options) -> MistClient:  # type: ignore[no-untyped-def]
     options.setdefault("sleep", RecordingSleep())
     return MistClient(simulator.base_url, simulator.token, **options)
-
-
-@pytest.fixture
-def capped_simulator():  # type: ignore[no-untyped-def]
-    with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN, page_cap=7) as running:
-        yield running
 
 
 def test_sites_are_read_across_all_pages_when_the_server_caps_pages_at_seven(capped_simulator) -> None:
