@@ -49,7 +49,7 @@ def write_config(path: Path, raw: Mapping[str, Any]) -> Path:
 @pytest.fixture
 def simulator() -> Iterator[Any]:
     """A 40-site Mist simulator on loopback with the test token."""
-    from mist_simulator import MistSimulator
+    from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
     with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN) as running:
         yield running
@@ -58,7 +58,7 @@ def simulator() -> Iterator[Any]:
 @pytest.fixture
 def capped_simulator() -> Iterator[Any]:
     """A 40-site Mist simulator that serves at most 7 items per page."""
-    from mist_simulator import MistSimulator
+    from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
     with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN, page_cap=7) as running:
         yield running

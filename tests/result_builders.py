@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import catalog
-import collector
-import sle_monitor
-from models import DETAIL_FETCHED, DETAIL_SKIPPED, ClassifierStat, MetricResult, RunResult, SiteResult
+from mist_infra_manager.analysis import catalog, sle_monitor
+from mist_infra_manager.analysis.models import (
+    DETAIL_FETCHED,
+    DETAIL_SKIPPED,
+    ClassifierStat,
+    MetricResult,
+    RunResult,
+    SiteResult,
+)
+from mist_infra_manager.mist import collector
 
 FIXED_NOW = datetime(2025, 3, 14, 6, 0, 0, tzinfo=timezone.utc)
 HTML_SITE_NAME = "<b>Café & \"Bar\" 'Store'</b>"

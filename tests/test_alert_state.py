@@ -10,9 +10,9 @@ from typing import Dict, List, Optional
 
 import pytest
 
-import alert_state
-from alert_state import Decision, Entry, Key, Problem
-from models import RunResult
+from mist_infra_manager.alerting import alert_state
+from mist_infra_manager.alerting.alert_state import Decision, Entry, Key, Problem
+from mist_infra_manager.analysis.models import RunResult
 from result_builders import FIXED_NOW, WEAK_SIGNAL_CRITICAL, make_result, sample_trends, site
 
 FOUR_HOURS = timedelta(hours=4)

@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mist_simulator import ENABLED_SITE_METRICS, MistSimulator, SimSite
+from mist_infra_manager.simulator.mist_simulator import ENABLED_SITE_METRICS, MistSimulator, SimSite
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = FIXTURES / "examples"

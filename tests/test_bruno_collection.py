@@ -260,10 +260,10 @@ def bru_or_skip() -> str:
 
 def import_simulator() -> Any:
     try:
-        import mist_simulator
+        from mist_infra_manager.simulator import mist_simulator
     except ImportError:
         sys.path.insert(0, str(REPO / "src"))
-        import mist_simulator
+        from mist_infra_manager.simulator import mist_simulator
     return mist_simulator.MistSimulator
 
 

@@ -9,8 +9,8 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import call_budget
-from call_budget import BudgetSettings, CallMeter, PhaseBudget
+from mist_infra_manager.mist import call_budget
+from mist_infra_manager.mist.call_budget import BudgetSettings, CallMeter, PhaseBudget
 
 START = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +127,7 @@ def test_threads_recording_at_once_lose_no_call(tmp_path: Path) -> None:
 def test_two_processes_recording_at_once_lose_no_call(tmp_path: Path) -> None:
     script = (
         "import sys; from datetime import datetime, timezone; from pathlib import Path; "
-        f"sys.path.insert(0, {str(PROJECT_ROOT / 'src')!r}); import call_budget; "
+        f"sys.path.insert(0, {str(PROJECT_ROOT / 'src')!r}); from mist_infra_manager.mist import call_budget; "
         "meter = call_budget.CallMeter(Path(sys.argv[1]), lambda: datetime.now(timezone.utc)); "
         "[meter.record(1) for _ in range(40)]"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import catalog
+from mist_infra_manager.analysis import catalog
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from collector import CollectionSettings, collect
-from mist_client import MistClient
-from mist_simulator import MistSimulator
-from models import DETAIL_FETCHED, DETAIL_SKIPPED, DETAIL_UNAVAILABLE
+from mist_infra_manager.analysis.models import DETAIL_FETCHED, DETAIL_SKIPPED, DETAIL_UNAVAILABLE
+from mist_infra_manager.mist.collector import CollectionSettings, collect
+from mist_infra_manager.mist.mist_client import MistClient
+from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
 SITE_METRIC_ID = {

@@ -8,9 +8,9 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-import collector
-import sle_monitor
-from models import SiteResult
+from mist_infra_manager.analysis import sle_monitor
+from mist_infra_manager.analysis.models import SiteResult
+from mist_infra_manager.mist import collector
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "examples"
 ORG_ID = "7f3c2a91-5d4e-4b8a-9c21-3e6f0d8b1a42"

@@ -17,12 +17,12 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-import detail_cache
-from collector import CollectionSettings, collect, detail_targets, plan_details
 from conftest import MAIN_SCRIPT, SIMULATOR_TOKEN, run_cli
-from mist_client import MistClient
-from mist_simulator import MistSimulator
-from models import DETAIL_DEFERRED, DETAIL_FETCHED, RunResult
+from mist_infra_manager.analysis.models import DETAIL_DEFERRED, DETAIL_FETCHED, RunResult
+from mist_infra_manager.mist import detail_cache
+from mist_infra_manager.mist.collector import CollectionSettings, collect, detail_targets, plan_details
+from mist_infra_manager.mist.mist_client import MistClient
+from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
 START = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
 ORG_METRICS = ("time-to-connect", "successful-connect", "coverage", "roaming", "throughput", "capacity", "ap-health")
@@ -327,7 +327,7 @@ def test_a_429_beyond_the_wait_cap_stops_the_classifier_phase_keeps_what_was_fet
 
 
 def test_a_429_on_an_org_call_fails_the_run_cleanly_and_blocks_the_next(org40: MistSimulator, tmp_path: Path) -> None:
-    from mist_client import RateLimitError
+    from mist_infra_manager.mist.mist_client import RateLimitError
 
     org40.add_fault(429, times=1, path_contains="/insights/sites-sle", retry_after=900)
     clock = FakeClock()
@@ -354,7 +354,7 @@ def test_a_429_beyond_the_wait_cap_ends_a_report_run_with_exit_zero_and_the_defe
 
 
 def test_plan_puts_reused_detail_aside_then_last_runs_deferred_first_within_the_allowance() -> None:
-    from sle_monitor import build_site
+    from mist_infra_manager.analysis.sle_monitor import build_site
 
     sites = [build_site(f"s{i}", f"Site {i}", {"coverage": 0.60 + i / 100, "num_clients": 10}) for i in range(5)]
     targets = detail_targets(sites, "degraded")

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping
 import pytest
 import yaml
 
-import config
+from mist_infra_manager import config
 
 TOKEN = "tok-5f8e2a1b9c7d4e3f"
 SOURCE = "config/config.yaml"

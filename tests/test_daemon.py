@@ -19,13 +19,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 
-import daemon
-import heartbeat
 from conftest import MAIN_SCRIPT, SIMULATOR_TOKEN, run_cli
-from daemon import Daemon, ScheduleTicker, Stopper, StopRequested
-from mist_client import MistApiError
-from mist_simulator import MistSimulator
-from run_lock import RunLock
+from mist_infra_manager.mist.mist_client import MistApiError
+from mist_infra_manager.pipeline import daemon
+from mist_infra_manager.pipeline.daemon import Daemon, ScheduleTicker, Stopper, StopRequested
+from mist_infra_manager.simulator.mist_simulator import MistSimulator
+from mist_infra_manager.state import heartbeat
+from mist_infra_manager.state.run_lock import RunLock
 from smtp_server import SmtpTestServer
 
 T0 = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
@@ -274,7 +274,7 @@ def test_a_stop_inside_a_cycle_ends_the_daemon_without_counting_a_failure(tmp_pa
 
 
 def test_secrets_in_a_failure_reason_are_redacted_in_the_heartbeat(tmp_path: Path) -> None:
-    import logging_setup
+    from mist_infra_manager import logging_setup
 
     logging_setup.add_secret(SMTP_PASSWORD)
     run_script(tmp_path, [f"login with {SMTP_PASSWORD} refused"])
@@ -332,7 +332,7 @@ def test_the_first_signal_asks_for_a_stop_and_a_second_one_stops_at_once() -> No
 
 
 def test_a_requested_stop_ends_a_cycle_at_its_first_api_call_before_any_file(simulator, make_config, tmp_path) -> None:
-    import config as config_module
+    from mist_infra_manager import config as config_module
 
     loaded = config_module.load_config(make_config(simulator.base_url), {})
     stopper = Stopper()

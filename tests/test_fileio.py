@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import fileio
+from mist_infra_manager.state import fileio
 
 
 def test_an_atomic_write_creates_the_file_and_its_folders_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_a_corrupt_state_file_is_set_aside_with_a_warning_and_gives_none(
     target = tmp_path / "state.json"
     target.write_text('{"alerts": [1, 2')
 
-    with caplog.at_level(logging.WARNING, logger="fileio"):
+    with caplog.at_level(logging.WARNING, logger="mist_infra_manager.state.fileio"):
         assert fileio.read_json_or_none(target, "alert state") is None
 
     assert not target.exists()

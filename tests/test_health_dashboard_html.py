@@ -10,9 +10,9 @@ from typing import List
 
 import pytest
 
-import catalog
-import report_generator
-from models import RunResult
+from mist_infra_manager.analysis import catalog
+from mist_infra_manager.analysis.models import RunResult
+from mist_infra_manager.outputs import report_generator
 from result_builders import HTML_SITE_NAME, make_result, sample_sites, sample_trends, site
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

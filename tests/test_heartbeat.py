@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import heartbeat
-from heartbeat import FAILING, RECOVERED, CycleRecord, HealthState
+from mist_infra_manager.state import heartbeat
+from mist_infra_manager.state.heartbeat import FAILING, RECOVERED, CycleRecord, HealthState
 
 T0 = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
 

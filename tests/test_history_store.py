@@ -12,12 +12,11 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-import catalog
-import email_delivery
-import history_store
-import trend_analyzer
-from history_store import HistoryStore
-from models import RunResult
+from mist_infra_manager.alerting import email_delivery
+from mist_infra_manager.analysis import catalog, trend_analyzer
+from mist_infra_manager.analysis.models import RunResult
+from mist_infra_manager.state import history_store
+from mist_infra_manager.state.history_store import HistoryStore
 from result_builders import make_result, site
 
 NOW = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)

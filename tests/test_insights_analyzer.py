@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-import insights_analyzer
-import sle_monitor
-from models import ClassifierStat, MetricResult, SiteResult
+from mist_infra_manager.analysis import insights_analyzer, sle_monitor
+from mist_infra_manager.analysis.models import ClassifierStat, MetricResult, SiteResult
 
 
 def site(name: str, sles: Dict[str, Optional[float]], num_clients: Optional[int] = 10) -> SiteResult:

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-import logging_setup
+from mist_infra_manager import logging_setup
 
 TOKEN = "tok-9d8c7b6a5f4e3d2c1b0a99887766554433221100"
 PASSWORD = "smtp-pa55-Xq7!rT"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SIMULATOR_TOKEN, run_cli
-from mist_simulator import MistSimulator
+from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
 
 def report_files(directory: Path) -> dict:
@@ -159,7 +159,7 @@ def test_incomplete_data_exits_one_and_the_files_say_so(capped_simulator, make_c
 
 
 def test_version_and_bad_options(tmp_path) -> None:
-    assert run_cli(["--version"]).stdout.startswith("main.py ")
+    assert run_cli(["--version"]).stdout.startswith("mist-infra-manager ")
     bad = run_cli(["--mode", "sometimes"])
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 

@@ -9,8 +9,15 @@ from typing import List
 
 import pytest
 
-from mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError, _retry_after_seconds
-from mist_simulator import MistSimulator
+from mist_infra_manager.mist.mist_client import (
+    AuthError,
+    MistApiError,
+    MistClient,
+    NotFoundError,
+    RateLimitError,
+    _retry_after_seconds,
+)
+from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
 
 class RecordingSleep:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 import requests
 
-from mist_simulator import (
+from mist_infra_manager.simulator.mist_simulator import (
     ENABLED_SITE_METRICS,
     ORG_METRIC_KEYS,
     SITE_TO_ORG_METRIC,
@@ -101,8 +102,11 @@ def test_start_returns_a_local_base_url_and_the_context_manager_stops_serving() 
 
 
 def test_command_line_prints_the_base_url_and_stops_cleanly_on_sigterm() -> None:
-    command = [sys.executable, str(ROOT / "src" / "mist_simulator.py"), "--port", "0", "--sites", "5"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+    command = [sys.executable, "-m", "mist_infra_manager.simulator", "--port", "0", "--sites", "5"]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment
+    ) as process:
         try:
             assert process.stdout is not None
             line = process.stdout.readline()

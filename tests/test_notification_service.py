@@ -11,14 +11,12 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-import alert_state
-import catalog
-import config as config_module
-import email_delivery
-import notification_service
-import report_generator
 from conftest import SIMULATOR_TOKEN, run_cli
-from models import RunResult
+from mist_infra_manager import config as config_module
+from mist_infra_manager.alerting import alert_state, email_delivery, notification_service
+from mist_infra_manager.analysis import catalog
+from mist_infra_manager.analysis.models import RunResult
+from mist_infra_manager.outputs import report_generator
 from result_builders import (
     FIXED_NOW,
     HTML_SITE_NAME,
@@ -600,7 +598,7 @@ def _simulator_config(make_config_file: Any, base_url: str, server: SmtpTestServ
 def test_a_report_run_against_the_simulator_emails_once_then_nothing_then_survives_an_outage(
     tmp_path: Path, make_config: Any
 ) -> None:
-    from mist_simulator import MistSimulator
+    from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
     smtp_server = SmtpTestServer().start()
     try:
@@ -646,7 +644,7 @@ def test_a_report_run_against_the_simulator_emails_once_then_nothing_then_surviv
 
 
 def test_the_smtp_password_never_shows_in_console_or_log(tmp_path: Path, make_config: Any) -> None:
-    from mist_simulator import MistSimulator
+    from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
     server = SmtpTestServer(tls="starttls", username="alerts", password="another-one")
     with server, MistSimulator(num_sites=30, token=SIMULATOR_TOKEN) as simulator:

@@ -10,11 +10,9 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-import catalog
-import insights_analyzer
-import report_generator
-import sle_monitor
-from models import DETAIL_FETCHED, RunResult, SiteResult
+from mist_infra_manager.analysis import catalog, insights_analyzer, sle_monitor
+from mist_infra_manager.analysis.models import DETAIL_FETCHED, RunResult, SiteResult
+from mist_infra_manager.outputs import report_generator
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "examples"
 GENERATED = datetime(2025, 10, 15, 16, 30, 15, tzinfo=timezone.utc)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import run_lock
 from conftest import PROJECT_ROOT, SIMULATOR_TOKEN, run_cli
-from run_lock import LockedError, RunLock
+from mist_infra_manager.state import run_lock
+from mist_infra_manager.state.run_lock import LockedError, RunLock
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
 
@@ -21,7 +21,7 @@ HOLDER_SCRIPT = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, {src!r})
-    from run_lock import RunLock
+    from mist_infra_manager.state.run_lock import RunLock
     lock = RunLock(__import__("pathlib").Path({reports!r}))
     lock.acquire()
     print("locked", flush=True)

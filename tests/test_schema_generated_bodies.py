@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from collector import CollectionSettings, collect
 from conftest import FIXTURES
-from mist_client import MistClient
-from models import SEVERITIES, STATUSES
-from sle_monitor import parse_summary
+from mist_infra_manager.analysis.models import SEVERITIES, STATUSES
+from mist_infra_manager.analysis.sle_monitor import parse_summary
+from mist_infra_manager.mist.collector import CollectionSettings, collect
+from mist_infra_manager.mist.mist_client import MistClient
 
 OPENAPI = json.loads((FIXTURES / "openapi-subset.json").read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)

@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-import sle_monitor
-from models import ClassifierStat, MetricResult
+from mist_infra_manager.analysis import sle_monitor
+from mist_infra_manager.analysis.models import ClassifierStat, MetricResult
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "examples"
 

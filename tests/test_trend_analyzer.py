@@ -7,10 +7,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
-import catalog
-import trend_analyzer
+from mist_infra_manager.analysis import catalog, trend_analyzer
+from mist_infra_manager.analysis.trend_analyzer import Snapshot
 from result_builders import make_result, site
-from trend_analyzer import Snapshot
 
 NOW = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
 KEYS = list(catalog.METRIC_KEYS)

@@ -13,11 +13,11 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 import pytest
 
-import config as config_module
-import pipeline
 from conftest import SIMULATOR_TOKEN, base_config, deep_merge, run_cli, write_config
-from mist_simulator import MistSimulator
-from pipeline import CycleOutcome
+from mist_infra_manager import config as config_module
+from mist_infra_manager.pipeline import cycle as pipeline
+from mist_infra_manager.pipeline.cycle import CycleOutcome
+from mist_infra_manager.simulator.mist_simulator import MistSimulator
 
 TODAY = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
 YESTERDAY = TODAY - timedelta(days=1)
@@ -70,7 +70,8 @@ def trend_warnings(caplog: pytest.LogCaptureFixture) -> List[str]:
     return [
         record.getMessage()
         for record in caplog.records
-        if record.levelno >= logging.WARNING and record.name in ("history_store", "fileio")
+        if record.levelno >= logging.WARNING
+        and record.name in ("mist_infra_manager.state.history_store", "mist_infra_manager.state.fileio")
     ]
 
 

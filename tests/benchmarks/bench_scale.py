@@ -37,7 +37,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 from conftest import SIMULATOR_TOKEN, base_config, deep_merge, write_config  # noqa: E402
-from mist_simulator import MistSimulator  # noqa: E402
+from mist_infra_manager.simulator.mist_simulator import MistSimulator  # noqa: E402
 
 MAIN_SCRIPT = PROJECT_ROOT / "src" / "main.py"
 PAGE_LIMIT = 1000
@@ -134,7 +134,7 @@ def warm_up(simulator: MistSimulator, every_metric: bool) -> None:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from mist_client import MistClient
+    from mist_infra_manager.mist.mist_client import MistClient
 
     latency = simulator.latency_ms
     simulator.latency_ms = 0
@@ -312,8 +312,8 @@ class SharedClock:
 
 def simulated_hour(sites: int, share: float, workdir: Path) -> None:
     """Five 15-minute cycles (0 to 60 min) in this process with an injected clock; the simulator enforces 5,000/h."""
-    import collector
-    from mist_client import MistClient
+    from mist_infra_manager.mist import collector
+    from mist_infra_manager.mist.mist_client import MistClient
 
     print(f"\n## A simulated hour: {sites:,} sites, {share:.0%} degraded, a cycle every 15 minutes, 5,000 calls/h\n")
     clock = SharedClock()

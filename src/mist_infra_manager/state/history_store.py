@@ -23,12 +23,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
-import email_delivery
-import report_generator
-import trend_analyzer
-from fileio import atomic_write_bytes, atomic_write_json, read_json_or_none
-from models import RunResult
-from trend_analyzer import Snapshot
+from mist_infra_manager.analysis import trend_analyzer
+from mist_infra_manager.analysis.models import RunResult
+from mist_infra_manager.analysis.trend_analyzer import Snapshot
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_bytes, atomic_write_json, read_json_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ THIN_AFTER = trend_analyzer.BASELINE_AGE + trend_analyzer.BASELINE_TOLERANCE
 BASELINE_DATES_BACK = 2
 CORRUPT_SUFFIX = ".corrupt"
 # The names email_delivery.Outbox.new_name gives (`_<n>` added on a clash): UTC time, sequence, kind, random part.
-SENT_EML_PATTERN = email_delivery.OUTBOX_NAME_PATTERN
+SENT_EML_PATTERN = paths.OUTBOX_NAME_PATTERN
 
 
 class SnapshotError(Exception):
@@ -426,9 +425,9 @@ def own_report_files(reports_directory: Path) -> List[Tuple[Path, Pattern[str]]]
     The report files, and the .eml files `transport: file` writes to outbox/sent. The outbox itself (messages
     still to be delivered) is the email step's business and is never pruned.
     """
-    sent = reports_directory / email_delivery.OUTBOX_DIRECTORY_NAME / email_delivery.FILE_TRANSPORT_DIRECTORY_NAME
+    sent = paths.StatePaths.for_reports(reports_directory).sent
     return [
-        (reports_directory, re.compile(report_generator.REPORT_NAME_PATTERN)),
+        (reports_directory, paths.REPORT_NAME_PATTERN),
         (sent, SENT_EML_PATTERN),
     ]
 

@@ -18,13 +18,14 @@ from typing import Optional, Type
 
 import filelock
 
-from fileio import atomic_write_text
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-STATE_DIRECTORY_NAME = "state"
-LOCK_FILE_NAME = "run.lock"
-PID_FILE_NAME = "run.lock.pid"
+STATE_DIRECTORY_NAME = paths.STATE_DIRECTORY_NAME
+LOCK_FILE_NAME = paths.LOCK_FILE_NAME
+PID_FILE_NAME = paths.PID_FILE_NAME
 
 
 class LockedError(Exception):

@@ -18,13 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-import call_budget
-import catalog
-import detail_cache
-import insights_analyzer
-import sle_monitor
-from mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
-from models import (
+from mist_infra_manager.analysis import catalog, insights_analyzer, sle_monitor
+from mist_infra_manager.analysis.models import (
     ALERT_SEVERITIES,
     DETAIL_DEFERRED,
     DETAIL_FETCHED,
@@ -35,6 +30,8 @@ from models import (
     priority,
     utc_now,
 )
+from mist_infra_manager.mist import call_budget, detail_cache
+from mist_infra_manager.mist.mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
 
 logger = logging.getLogger(__name__)
 

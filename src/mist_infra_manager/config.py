@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "config.yaml"
 TEMPLATE_PATH = PROJECT_ROOT / "config" / "config.yaml.template"
 

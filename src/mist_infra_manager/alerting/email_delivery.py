@@ -23,15 +23,16 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
-from fileio import atomic_write_bytes
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
-OUTBOX_DIRECTORY_NAME = "outbox"
-FILE_TRANSPORT_DIRECTORY_NAME = "sent"
+OUTBOX_DIRECTORY_NAME = paths.OUTBOX_DIRECTORY_NAME
+FILE_TRANSPORT_DIRECTORY_NAME = paths.FILE_TRANSPORT_DIRECTORY_NAME
 EML_SUFFIX = ".eml"
 # The names Outbox.new_name makes; retention deletes only files matching it.
-OUTBOX_NAME_PATTERN = re.compile(r"^\d{8}T\d{6}Z-\d{3}-[a-z0-9-]+-[0-9a-f]+(?:_\d+)?\.eml$")
+OUTBOX_NAME_PATTERN = paths.OUTBOX_NAME_PATTERN
 OUTBOX_TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MAILER_NAME = "Mist Infrastructure Manager"
 _HEADER_BREAKS = re.compile(r"[\r\n\t]+")

@@ -29,12 +29,12 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import schedule
 
-import heartbeat
-import logging_setup
-import pipeline
-from collector import OrgSelectionError
-from mist_client import MistApiError
-from models import utc_now
+from mist_infra_manager import logging_setup
+from mist_infra_manager.analysis.models import utc_now
+from mist_infra_manager.mist.collector import OrgSelectionError
+from mist_infra_manager.mist.mist_client import MistApiError
+from mist_infra_manager.pipeline import cycle as pipeline
+from mist_infra_manager.state import heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -397,7 +397,7 @@ def send_monitoring_alert(config: Mapping[str, Any], kind: str, detail: str, now
     if not (notifications["enabled"] and notifications["email"]["enabled"]):
         logger.info("No 'monitoring %s' email: email notifications are off", kind)
         return True
-    import notification_service
+    from mist_infra_manager.alerting import notification_service
 
     return bool(notification_service.send_monitoring_alert(config, kind, detail, now))
 
@@ -407,7 +407,7 @@ def run_daemon(config: Mapping[str, Any], mode: str, interval_minutes: float, st
     reports_directory = config["reports"]["directory"]
 
     def cycle() -> Optional[str]:
-        import notification_service
+        from mist_infra_manager.alerting import notification_service
 
         # Before collecting: a queued alert must not wait for the API to come back.
         notification_service.flush_outbox(config)

@@ -14,13 +14,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from fileio import atomic_write_json, read_json_or_none
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-STATE_DIRECTORY_NAME = "state"
-HEARTBEAT_FILE_NAME = "heartbeat.json"
+STATE_DIRECTORY_NAME = paths.STATE_DIRECTORY_NAME
+HEARTBEAT_FILE_NAME = paths.HEARTBEAT_FILE_NAME
 
 # Values of the "state" field.
 RUNNING = "running"  # a daemon between (or in) cycles; next_run says when the next cycle starts

@@ -12,11 +12,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import catalog
-import sle_monitor
-import trend_analyzer
-from fileio import atomic_write_json, atomic_write_text
-from models import ALERT_SEVERITIES, ClassifierStat, Insight, MetricResult, RunResult, SiteResult
+from mist_infra_manager.analysis import catalog, sle_monitor, trend_analyzer
+from mist_infra_manager.analysis.models import (
+    ALERT_SEVERITIES,
+    ClassifierStat,
+    Insight,
+    MetricResult,
+    RunResult,
+    SiteResult,
+)
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +30,7 @@ SCHEMA_VERSION = 1
 TEMPLATE_DIRECTORY = Path(__file__).resolve().parent / "templates"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 # The tool's own per-run files, by name; retention deletes nothing else.
-REPORT_NAME_PATTERN = r"^(SUMMARY_REPORT|HEALTH_DASHBOARD)_\d{8}T\d{6}Z(_\d+)?\.(txt|json|html)$"
+REPORT_NAME_PATTERN = paths.REPORT_NAME_PATTERN
 WORST_SITES_IN_DASHBOARD = 10
 
 

@@ -15,14 +15,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from fileio import atomic_write_json, read_json_or_none
-from models import SEVERITY_RANK, RunResult
+from mist_infra_manager.analysis.models import SEVERITY_RANK, RunResult
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
 
 logger = logging.getLogger(__name__)
 
 STATE_VERSION = 1
-STATE_DIRECTORY_NAME = "state"
-STATE_FILE_NAME = "alert_state.json"
+STATE_DIRECTORY_NAME = paths.STATE_DIRECTORY_NAME
+STATE_FILE_NAME = paths.ALERT_STATE_FILE_NAME
 
 KIND_CRITICAL = "critical"
 KIND_MAJOR = "major"

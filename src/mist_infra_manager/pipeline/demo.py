@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Mapping
 
-import config as config_module
+from mist_infra_manager import config as config_module
 
 logger = logging.getLogger(__name__)
 

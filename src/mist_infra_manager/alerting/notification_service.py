@@ -15,13 +15,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import alert_state
-import catalog
-import config as config_module
-import logging_setup
-import report_generator
-from alert_state import Decision, Entry
-from email_delivery import (
+from mist_infra_manager import config as config_module
+from mist_infra_manager import logging_setup
+from mist_infra_manager.alerting import alert_state
+from mist_infra_manager.alerting.alert_state import Decision, Entry
+from mist_infra_manager.alerting.email_delivery import (
     DeliveryError,
     FileTransport,
     Outbox,
@@ -33,8 +31,10 @@ from email_delivery import (
     header_text,
     message_bytes,
 )
-from models import RunResult
-from report_generator import ReportFiles
+from mist_infra_manager.analysis import catalog
+from mist_infra_manager.analysis.models import RunResult
+from mist_infra_manager.outputs import report_generator
+from mist_infra_manager.outputs.report_generator import ReportFiles
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-import catalog
-from models import (
+from mist_infra_manager.analysis import catalog
+from mist_infra_manager.analysis.models import (
     DETAIL_SKIPPED,
     SEVERITY_RANK,
     ClassifierStat,

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-import catalog
-import sle_monitor
-from models import ALERT_SEVERITIES, SEVERITY_RANK, RunResult
+from mist_infra_manager.analysis import catalog, sle_monitor
+from mist_infra_manager.analysis.models import ALERT_SEVERITIES, SEVERITY_RANK, RunResult
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 # SLE values move by tenths of a point; a line scaled to less than this span would turn noise into cliffs.

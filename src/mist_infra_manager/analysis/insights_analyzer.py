@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, List, Tuple
 
-from models import ALERT_SEVERITIES, Insight, SiteResult, priority
+from mist_infra_manager.analysis.models import ALERT_SEVERITIES, Insight, SiteResult, priority
 
 
 def priority_key(insight: Insight) -> Tuple[Tuple[int, float, int, str], str]:

@@ -17,15 +17,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
-import catalog
-from call_budget import format_time, parse_time
-from fileio import atomic_write_text, read_json_or_none
-from models import ClassifierStat, MetricResult
+from mist_infra_manager.analysis import catalog
+from mist_infra_manager.analysis.models import ClassifierStat, MetricResult
+from mist_infra_manager.mist.call_budget import format_time, parse_time
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_text, read_json_or_none
 
 logger = logging.getLogger(__name__)
 
-SITES_CACHE_FILE_NAME = "sites_cache.json"
-DETAIL_CACHE_FILE_NAME = "detail_cache.json"
+SITES_CACHE_FILE_NAME = paths.SITES_CACHE_FILE_NAME
+DETAIL_CACHE_FILE_NAME = paths.DETAIL_CACHE_FILE_NAME
 CACHE_VERSION = 1
 # Classifier detail is reused only while the metric's SLE % moved less than this since the fetch.
 REUSE_MAX_MOVE_PP = 1.0

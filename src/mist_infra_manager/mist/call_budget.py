@@ -16,11 +16,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
-from fileio import atomic_write_json, read_json_or_none
+from mist_infra_manager.state import paths
+from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
 
 logger = logging.getLogger(__name__)
 
-METER_FILE_NAME = "call_meter.json"
+METER_FILE_NAME = paths.METER_FILE_NAME
 METER_VERSION = 1
 WINDOW_SECONDS = 3600
 # How long a writer waits for another process holding the meter's lock before it gives up on recording.

@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, List, Mapping, Optional
 
-import collector
-import history_store
-import notification_service
-import report_generator
-from mist_client import MistClient
-from models import RunResult, utc_now
-from report_generator import ReportFiles
+from mist_infra_manager.alerting import notification_service
+from mist_infra_manager.analysis.models import RunResult, utc_now
+from mist_infra_manager.mist import collector
+from mist_infra_manager.mist.mist_client import MistClient
+from mist_infra_manager.outputs import report_generator
+from mist_infra_manager.outputs.report_generator import ReportFiles
+from mist_infra_manager.state import history_store, paths
 
 logger = logging.getLogger(__name__)
 
-STATE_DIRECTORY_NAME = "state"
+STATE_DIRECTORY_NAME = paths.STATE_DIRECTORY_NAME
 
 
 @dataclass

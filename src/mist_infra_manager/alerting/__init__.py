@@ -1,0 +1,1 @@
+"""Alerts: what to send and when, composing, delivery, outbox."""

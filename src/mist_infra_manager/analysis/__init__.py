@@ -1,0 +1,1 @@
+"""Pure analysis: models, catalog, SLE math, insights, trends. It imports nothing from the other groups."""

@@ -1,0 +1,1 @@
+"""The Mist REST API: client, collector, call budget and caches."""

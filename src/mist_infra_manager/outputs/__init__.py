@@ -1,0 +1,1 @@
+"""Outputs: rendering and report files; templates are package data."""

@@ -1,0 +1,1 @@
+"""One run of the tool, the daemon loop around it, and the demo."""

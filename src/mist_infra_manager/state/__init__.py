@@ -1,0 +1,1 @@
+"""State on disk: atomic file I/O, history and retention, run lock, heartbeat, state paths."""
