@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping
@@ -42,16 +43,20 @@ def load_errors(path: Path, environ: Mapping[str, str] = ENVIRON) -> List[str]:
 def test_keys_left_out_get_their_defaults() -> None:
     loaded = config.validate(quiet(), SOURCE, {})
 
-    assert loaded["mist"]["base_url"] == "https://api.eu.mist.com"
-    assert loaded["mist"]["org_id"] is None
-    assert loaded["mist"]["calls_per_hour"] == 5000
-    assert loaded["sle"] == {"duration": "1d", "classifier_detail": "degraded", "detail_reuse_minutes": 60}
-    assert loaded["thresholds"] == {"critical": 70, "major": 80, "warning": 90}
-    assert loaded["notifications"]["repeat_interval"] == "4h"
-    assert loaded["notifications"]["email"]["smtp_port"] == 25
-    assert loaded["notifications"]["email"]["recipients"] == []
-    assert loaded["reports"]["directory"] == config.PROJECT_ROOT / "reports"
-    assert loaded["source"] == SOURCE
+    assert loaded.mist.base_url == "https://api.eu.mist.com"
+    assert loaded.mist.org_id is None
+    assert loaded.mist.calls_per_hour == 5000
+    assert dataclasses.asdict(loaded.sle) == {
+        "duration": "1d",
+        "classifier_detail": "degraded",
+        "detail_reuse_minutes": 60,
+    }
+    assert loaded.thresholds.as_dict() == {"critical": 70, "major": 80, "warning": 90}
+    assert loaded.notifications.repeat_interval == "4h"
+    assert loaded.notifications.email.smtp_port == 25
+    assert loaded.notifications.email.recipients == ()
+    assert loaded.reports.directory == config.PROJECT_ROOT / "reports"
+    assert loaded.source == SOURCE
 
 
 def test_an_empty_file_needs_only_a_token_and_email_settings() -> None:
@@ -68,11 +73,11 @@ def test_the_template_validates_with_the_token_from_the_environment() -> None:
     raw = yaml.safe_load(config.TEMPLATE_PATH.read_text(encoding="utf-8"))
     loaded = config.validate(raw, "config/config.yaml.template", ENVIRON)
 
-    assert loaded["mist"]["api_token"] == TOKEN
-    assert loaded["mist"]["org_id"] is None
-    assert loaded["notifications"]["email"]["username"] is None
-    assert loaded["notifications"]["email"]["recipients"] == ["ops@example.com"]
-    assert loaded["logging"]["file"] == config.PROJECT_ROOT / "mist_infra_manager.log"
+    assert loaded.mist.api_token == TOKEN
+    assert loaded.mist.org_id is None
+    assert loaded.notifications.email.username is None
+    assert loaded.notifications.email.recipients == ("ops@example.com",)
+    assert loaded.logging.file == config.PROJECT_ROOT / "mist_infra_manager.log"
 
 
 def test_the_template_placeholder_token_counts_as_missing() -> None:
@@ -105,7 +110,7 @@ def test_every_template_key_is_in_the_schema_and_every_schema_key_in_the_templat
 def test_an_empty_log_file_means_no_log_file_as_the_template_says() -> None:
     loaded = config.validate(quiet(logging={"file": ""}), SOURCE, {})
 
-    assert loaded["logging"]["file"] is None
+    assert loaded.logging.file is None
 
 
 # --- secrets from the environment --------------------------------------------------------------------------
@@ -114,21 +119,21 @@ def test_an_empty_log_file_means_no_log_file_as_the_template_says() -> None:
 def test_mist_api_token_in_the_environment_overrides_the_file() -> None:
     loaded = config.validate(quiet(), SOURCE, {config.TOKEN_ENVIRONMENT_VARIABLE: "from-env"})
 
-    assert loaded["mist"]["api_token"] == "from-env"
+    assert loaded.mist.api_token == "from-env"
 
 
 def test_an_empty_mist_api_token_in_the_environment_leaves_the_file_token() -> None:
     loaded = config.validate(quiet(), SOURCE, {config.TOKEN_ENVIRONMENT_VARIABLE: ""})
 
-    assert loaded["mist"]["api_token"] == TOKEN
+    assert loaded.mist.api_token == TOKEN
 
 
 def test_mist_smtp_password_fills_the_password() -> None:
     environ = {config.SMTP_PASSWORD_ENVIRONMENT_VARIABLE: "smtp-secret"}
     loaded = config.validate(quiet(), SOURCE, environ)
 
-    assert loaded["notifications"]["email"]["password"] == "smtp-secret"
-    assert config.secrets_of(loaded) == [TOKEN, "smtp-secret"]
+    assert loaded.notifications.email.password == "smtp-secret"
+    assert loaded.secrets() == [TOKEN, "smtp-secret"]
 
 
 def test_a_missing_token_is_allowed_when_not_required() -> None:
@@ -136,7 +141,7 @@ def test_a_missing_token_is_allowed_when_not_required() -> None:
     del raw["mist"]
     loaded = config.validate(raw, SOURCE, {}, require_token=False)
 
-    assert loaded["mist"]["api_token"] is None
+    assert loaded.mist.api_token is None
 
 
 # --- error lines -------------------------------------------------------------------------------------------
@@ -188,7 +193,7 @@ def test_an_unknown_section_is_rejected_with_a_did_you_mean() -> None:
 def test_a_lower_case_log_level_is_accepted() -> None:
     loaded = config.validate(quiet(logging={"level": "info"}), SOURCE, {})
 
-    assert loaded["logging"]["level"] == "INFO"
+    assert loaded.logging.level == "INFO"
 
 
 def test_a_boolean_is_not_taken_for_a_number() -> None:
@@ -202,7 +207,7 @@ def test_a_single_recipient_string_becomes_a_list_and_a_bad_address_is_named() -
     raw = quiet(notifications={"enabled": True, "email": {**email, "recipients": "ops@example.com"}})
     loaded = config.validate(raw, SOURCE, {})
 
-    assert loaded["notifications"]["email"]["recipients"] == ["ops@example.com"]
+    assert loaded.notifications.email.recipients == ("ops@example.com",)
     bad = quiet(notifications={"email": {"recipients": ["ops@example.com", "not-an-address"]}})
     assert errors_of(bad) == [
         "config/config.yaml: notifications.email.recipients: not an email address: 'not-an-address'"
@@ -216,7 +221,7 @@ def test_a_single_recipient_string_becomes_a_list_and_a_bad_address_is_named() -
 def test_every_regional_api_host_is_accepted(host: str) -> None:
     loaded = config.validate(quiet(mist={"base_url": f"https://{host}"}), SOURCE, {})
 
-    assert loaded["mist"]["base_url"] == f"https://{host}"
+    assert loaded.mist.base_url == f"https://{host}"
 
 
 def test_the_twelve_regional_hosts_of_the_reference_are_all_known() -> None:
@@ -241,7 +246,7 @@ def test_the_twelve_regional_hosts_of_the_reference_are_all_known() -> None:
 def test_a_trailing_slash_on_the_base_url_is_dropped() -> None:
     loaded = config.validate(quiet(mist={"base_url": "https://api.mist.com/"}), SOURCE, {})
 
-    assert loaded["mist"]["base_url"] == "https://api.mist.com"
+    assert loaded.mist.base_url == "https://api.mist.com"
 
 
 def test_the_portal_address_is_rejected_with_the_api_host_to_use() -> None:
@@ -255,7 +260,7 @@ def test_the_portal_address_is_rejected_with_the_api_host_to_use() -> None:
 def test_a_loopback_simulator_over_http_is_accepted() -> None:
     loaded = config.validate(quiet(mist={"base_url": "http://127.0.0.1:8080"}), SOURCE, {})
 
-    assert loaded["mist"]["base_url"] == "http://127.0.0.1:8080"
+    assert loaded.mist.base_url == "http://127.0.0.1:8080"
 
 
 def test_a_mist_host_over_plain_http_is_rejected() -> None:
@@ -299,7 +304,7 @@ def test_equal_thresholds_are_rejected() -> None:
 def test_custom_rising_thresholds_are_kept() -> None:
     loaded = config.validate(quiet(thresholds={"critical": 95, "major": 97.5, "warning": 99}), SOURCE, {})
 
-    assert loaded["thresholds"] == {"critical": 95, "major": 97.5, "warning": 99}
+    assert loaded.thresholds.as_dict() == {"critical": 95, "major": 97.5, "warning": 99}
 
 
 # --- paths ----------------------------------------------------------------------------------------------------------
@@ -312,23 +317,48 @@ def test_relative_paths_resolve_against_the_project_root_not_the_working_directo
     raw = quiet(reports={"directory": "out/reports"}, history={"directory": "out/history"}, logging={"file": "x.log"})
     loaded = config.validate(raw, SOURCE, {})
 
-    assert loaded["reports"]["directory"] == config.PROJECT_ROOT / "out" / "reports"
-    assert loaded["history"]["directory"] == config.PROJECT_ROOT / "out" / "history"
-    assert loaded["logging"]["file"] == config.PROJECT_ROOT / "x.log"
-    assert not str(loaded["reports"]["directory"]).startswith(str(tmp_path))
+    assert loaded.reports.directory == config.PROJECT_ROOT / "out" / "reports"
+    assert loaded.history.directory == config.PROJECT_ROOT / "out" / "history"
+    assert loaded.logging.file == config.PROJECT_ROOT / "x.log"
+    assert not str(loaded.reports.directory).startswith(str(tmp_path))
 
 
-def test_relative_paths_follow_the_project_root_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path / "project")
-    loaded = config.validate(quiet(reports={"directory": "reports"}), SOURCE, {})
+def test_relative_paths_in_a_config_file_resolve_against_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "etc" / "mim" / "config.yaml"
+    path.parent.mkdir(parents=True)
+    raw = quiet(reports={"directory": "out"}, logging={"file": "logs/x.log"})
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    loaded = config.load_config(path, {})
 
-    assert loaded["reports"]["directory"] == tmp_path / "project" / "reports"
+    assert loaded.reports.directory == path.parent / "out"
+    assert loaded.history.directory == path.parent / "out" / "history"
+    assert loaded.logging.file == path.parent / "logs" / "x.log"
+
+
+def test_the_checkouts_own_config_resolves_against_the_checkout() -> None:
+    assert config.is_checkout()
+    assert config.path_base(config.checkout_config_path()) == config.PROJECT_ROOT
+    assert config.path_base(config.PROJECT_ROOT / "elsewhere" / "config.yaml") == config.PROJECT_ROOT / "elsewhere"
+
+
+def test_without_a_reports_directory_an_installed_tool_uses_the_user_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(config, "is_checkout", lambda: False)
+    loaded = config.validate(quiet(), SOURCE, {}, base_directory=tmp_path)
+
+    assert loaded.reports.directory == tmp_path / "state" / "mist-infra-manager"
+    assert loaded.logging.file == tmp_path / "state" / "mist-infra-manager" / "mist_infra_manager.log"
 
 
 def test_absolute_paths_are_kept(tmp_path: Path) -> None:
     loaded = config.validate(quiet(reports={"directory": str(tmp_path / "r")}), SOURCE, {})
 
-    assert loaded["reports"]["directory"] == tmp_path / "r"
+    assert loaded.reports.directory == tmp_path / "r"
 
 
 # --- loading files ------------------------------------------------------------------------------------------------
@@ -339,18 +369,17 @@ def test_a_config_file_is_loaded_and_validated(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(quiet(sle={"duration": "7d"})), encoding="utf-8")
     loaded = config.load_config(path, {})
 
-    assert loaded["sle"]["duration"] == "7d"
-    assert loaded["mist"]["api_token"] == TOKEN
+    assert loaded.sle.duration == "7d"
+    assert loaded.mist.api_token == TOKEN
 
 
-def test_a_missing_file_says_how_to_copy_the_template(tmp_path: Path) -> None:
+def test_a_missing_file_says_how_to_create_it_with_config_init(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     errors = load_errors(path)
 
     assert len(errors) == 1
     assert "config file not found" in errors[0]
-    assert f"cp {config.display_path(config.TEMPLATE_PATH)} {config.display_path(path)}" in errors[0]
-    assert "config.yaml.template" in errors[0]
+    assert f"mist-infra-manager config init {path}" in errors[0]
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
@@ -359,7 +388,7 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     errors = load_errors(path)
 
     assert len(errors) == 1
-    assert errors[0].startswith(f"{config.display_path(path)}: not valid YAML at line 4")
+    assert errors[0].startswith(f"{str(path)}: not valid YAML at line 4")
 
 
 def test_an_empty_file_is_validated_as_an_empty_config(tmp_path: Path) -> None:
@@ -409,7 +438,7 @@ def test_a_yaml_error_on_the_token_line_does_not_show_the_token(tmp_path: Path) 
     path.write_text(f'mist:\n  api_token: "{TOKEN}\n  base_url: https://api.eu.mist.com\n')
     errors = load_errors(path)
 
-    assert errors[0].startswith(f"{config.display_path(path)}: not valid YAML")
+    assert errors[0].startswith(f"{str(path)}: not valid YAML")
     assert TOKEN not in "\n".join(errors)
 
 
@@ -438,7 +467,7 @@ def test_the_file_transport_needs_no_smtp_server() -> None:
     email = {"transport": "file", "from_address": "a@example.com", "recipients": ["b@example.com"]}
     loaded = config.validate(quiet(notifications={"enabled": True, "email": email}), SOURCE, {})
 
-    assert loaded["notifications"]["email"]["transport"] == "file"
+    assert loaded.notifications.email.transport == "file"
 
 
 # --- durations --------------------------------------------------------------------------------------------------------
@@ -461,7 +490,7 @@ def test_a_malformed_duration_raises_value_error(text: str) -> None:
 def test_a_repeat_interval_is_validated_as_a_duration() -> None:
     loaded = config.validate(quiet(notifications={"repeat_interval": "30m"}), SOURCE, {})
 
-    assert loaded["notifications"]["repeat_interval"] == "30m"
+    assert loaded.notifications.repeat_interval == "30m"
     assert errors_of(quiet(notifications={"repeat_interval": "4 hours"})) == [
         "config/config.yaml: notifications.repeat_interval: expected a duration such as 30m, 4h or 1d, got '4 hours'"
     ]
@@ -480,13 +509,13 @@ def test_an_sle_window_must_be_a_whole_number_of_minutes_hours_days_or_weeks(dur
 
 def test_the_history_follows_the_reports_directory_unless_set(tmp_path: Path) -> None:
     derived = config.validate(quiet(reports={"directory": str(tmp_path / "org-a")}), SOURCE, ENVIRON)
-    assert derived["history"]["directory"] == tmp_path / "org-a" / "history"
+    assert derived.history.directory == tmp_path / "org-a" / "history"
     explicit = config.validate(
         quiet(reports={"directory": str(tmp_path / "org-a")}, history={"directory": str(tmp_path / "h")}),
         SOURCE,
         ENVIRON,
     )
-    assert explicit["history"]["directory"] == tmp_path / "h"
+    assert explicit.history.directory == tmp_path / "h"
 
 
 def test_email_addresses_must_be_ascii_that_smtp_can_carry() -> None:
@@ -503,7 +532,7 @@ def test_email_addresses_must_be_ascii_that_smtp_can_carry() -> None:
 
 def test_a_token_with_a_line_break_from_the_environment_is_trimmed_and_one_with_a_space_refused() -> None:
     trimmed = config.validate(quiet(), SOURCE, {config.TOKEN_ENVIRONMENT_VARIABLE: TOKEN + "\r\n"})
-    assert trimmed["mist"]["api_token"] == TOKEN
+    assert trimmed.mist.api_token == TOKEN
     errors = errors_of(quiet(), {config.TOKEN_ENVIRONMENT_VARIABLE: "tok en"})
     assert errors == [
         f"{SOURCE}: mist.api_token: the token (from MIST_API_TOKEN) holds spaces, control or non-ASCII characters"

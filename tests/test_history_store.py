@@ -8,13 +8,15 @@ import logging
 import os
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 import pytest
 
+from mist_infra_manager import config as config_module
 from mist_infra_manager.alerting import email_delivery
 from mist_infra_manager.analysis import catalog, trend_analyzer
 from mist_infra_manager.analysis.models import RunResult
+from mist_infra_manager.settings import Settings
 from mist_infra_manager.state import history_store
 from mist_infra_manager.state.history_store import HistoryStore
 from result_builders import make_result, site
@@ -44,12 +46,17 @@ def record(directory: Path, *moments: datetime, coverage: float = 98.5) -> List[
     return paths
 
 
-def config_for(tmp_path: Path, keep_days: int = 7, reports_keep_days: int = 30) -> Dict[str, Any]:
-    return {
-        "history": {"directory": tmp_path / "reports" / "history", "keep_days": keep_days},
+def config_for(
+    tmp_path: Path, keep_days: int = 7, reports_keep_days: int = 30, history_directory: Optional[Path] = None
+) -> Settings:
+    raw = {
+        "mist": {"api_token": "test-token"},
+        "history": {"directory": str(history_directory or tmp_path / "reports" / "history"), "keep_days": keep_days},
         "trend": {"degradation_threshold_pp": 5},
-        "reports": {"directory": tmp_path / "reports", "keep_days": reports_keep_days},
+        "reports": {"directory": str(tmp_path / "reports"), "keep_days": reports_keep_days},
+        "notifications": {"enabled": False},
     }
+    return config_module.validate(raw, "test-config.yaml", {})
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> List[str]:
@@ -256,7 +263,7 @@ def test_a_half_hour_cadence_over_three_days_keeps_few_files_and_the_baseline_24
         result = result_at(moment, coverage=90.0 + moment.hour / 4)
         history_store.update_history(result, config)
     assert result.trends is not None and result.trends["compared_with"] == "2025-03-13T23:30:00Z"
-    directory = config["history"]["directory"]
+    directory = config.history.directory
     # Files older than 27 h are thinned to the last of their date; the rollups keep every run's org values.
     files = {day: sorted(os.listdir(directory / day)) for day in sorted(os.listdir(directory))}
     assert files["2025-03-12"] == ["rollup.json", "snapshot_20250312T233000Z.json.gz"]
@@ -354,7 +361,7 @@ def test_update_history_sets_the_trends_and_records_the_run(tmp_path: Path) -> N
     assert [(d["site_id"], d["metric"], d["delta_pp"]) for d in second.trends["degradations"]] == [
         ("s0", "coverage", -7.0)
     ]
-    history = config["history"]["directory"]
+    history = config.history.directory
     assert sorted(os.listdir(history)) == ["2025-03-13", "2025-03-14"]
 
 
@@ -363,14 +370,13 @@ def test_a_run_without_any_data_stores_no_snapshot(tmp_path: Path) -> None:
     empty = make_result([site("s0", "Zero", default_pct=None)], now=NOW)
     history_store.update_history(empty, config)
     assert empty.trends is not None and empty.trends["baseline"] is False
-    assert not (config["history"]["directory"] / "2025-03-14").exists()
+    assert not (config.history.directory / "2025-03-14").exists()
 
 
 def test_a_history_that_cannot_be_written_is_logged_and_the_run_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = config_for(tmp_path)
-    config["history"]["directory"] = tmp_path / "a-file"
+    config = config_for(tmp_path, history_directory=tmp_path / "a-file")
     (tmp_path / "a-file").write_text("not a folder")
     result = result_at(NOW)
     with caplog.at_level(logging.ERROR):
@@ -401,9 +407,7 @@ def test_a_week_of_history_for_10000_sites_gives_every_degraded_site_its_7_day_l
         store.entries(moment.date()).append(history_store.Entry(moment, name, trend_analyzer.org_values(snapshot)))
         store._dirty.add(moment.date())
     store.flush()
-    history_store.update_history(
-        result, config_for(tmp_path.parent / "x") | {"history": {"directory": tmp_path, "keep_days": 7}}
-    )
+    history_store.update_history(result, config_for(tmp_path.parent / "x", history_directory=tmp_path))
     assert result.trends is not None and result.trends["baseline"] is True
     assert len(result.trends["sites_7d"]) == 1_000
 

@@ -97,10 +97,10 @@ def test_every_config_error_is_listed_at_once(tmp_path, make_config) -> None:
     assert any("thresholds.critical: expected a number, got 'low'" in line for line in lines)
 
 
-def test_a_missing_config_file_says_how_to_create_it_from_the_template(tmp_path) -> None:
+def test_a_missing_config_file_says_how_to_create_it_with_config_init(tmp_path) -> None:
     completed = run_cli(["--config", str(tmp_path / "nope.yaml")])
     assert completed.returncode == 2
-    assert "config file not found" in completed.stderr and "config.yaml.template" in completed.stderr
+    assert "config file not found" in completed.stderr and "config init" in completed.stderr
 
 
 def test_the_token_is_in_no_file_and_no_output_even_with_verbose(capped_simulator, make_config, tmp_path) -> None:

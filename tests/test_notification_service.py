@@ -63,7 +63,7 @@ def file_email(**overrides: Any) -> Dict[str, Any]:
 
 def run_notifications(result: RunResult, config: Any, now: datetime) -> notification_service.NotificationOutcome:
     """What pipeline.run_cycle does in mode report: write the reports, then the emails."""
-    files = report_generator.write_reports(result, config["reports"]["directory"])
+    files = report_generator.write_reports(result, config.reports.directory)
     return notification_service.process_run(result, files, config, now)
 
 
@@ -99,7 +99,7 @@ def metric_sections(html: str) -> List[str]:
 
 
 def outbox_files(config: Any) -> List[Path]:
-    return email_delivery.Outbox(config["reports"]["directory"]).pending()
+    return email_delivery.Outbox(config.reports.directory).pending()
 
 
 @pytest.fixture
@@ -349,7 +349,7 @@ def test_implicit_tls_on_use_ssl_sends(tmp_path: Path) -> None:
         config = make_config(tmp_path, server.email_config())
         outcome = run_notifications(sample_result(), config, FIXED_NOW)
 
-    assert config["notifications"]["email"]["use_ssl"]
+    assert config.notifications.email.use_ssl
     assert not outcome.failed and len(server.messages) == 1
 
 
@@ -383,7 +383,7 @@ def test_a_refused_login_fails_clearly_without_showing_the_password(
     assert outcome.failed and server.messages == []
     assert "SMTP login to 127.0.0.1" in outcome.errors[0] and "refused: 535" in outcome.errors[0]
     assert SMTP_PASSWORD not in caplog.text and SMTP_PASSWORD not in " ".join(outcome.errors)
-    assert SMTP_PASSWORD not in repr(email_delivery.SmtpSettings.from_config(config["notifications"]["email"]))
+    assert SMTP_PASSWORD not in repr(email_delivery.SmtpSettings.from_config(config.notifications.email))
 
 
 def test_with_the_server_down_the_alert_waits_in_the_outbox_and_the_next_run_delivers_it(tmp_path: Path) -> None:
@@ -412,7 +412,7 @@ def test_with_the_server_down_the_alert_waits_in_the_outbox_and_the_next_run_del
 
 def test_the_outbox_is_sent_oldest_first_before_the_new_alert(tmp_path: Path, smtp: SmtpTestServer) -> None:
     config = make_config(tmp_path, smtp.email_config())
-    outbox = email_delivery.Outbox(config["reports"]["directory"])
+    outbox = email_delivery.Outbox(config.reports.directory)
     for minute, subject in ((30, "second"), (0, "first")):
         message = email_delivery.build_message(
             subject=subject,

@@ -1,23 +1,46 @@
-"""Configuration: load the YAML file, fill defaults, validate every key up front.
+"""Configuration: find the file, load the YAML, fill defaults, validate every key up front, return Settings.
 
-Every error is collected and reported at once, each naming the file and the key path. Relative paths
-resolve against the project root, never the working directory (cron starts the tool from `/`).
+Every error is collected and reported at once, each naming the file and the key path. Relative paths resolve
+against the config file's folder (a checkout's own config/config.yaml: against the checkout), never the working
+directory: cron starts the tool from `/`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
+import platformdirs
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "config.yaml"
-TEMPLATE_PATH = PROJECT_ROOT / "config" / "config.yaml.template"
+from mist_infra_manager.settings import (
+    EmailSettings,
+    HistorySettings,
+    LoggingSettings,
+    MistSettings,
+    MonitoringSettings,
+    NotificationSettings,
+    ReportsSettings,
+    Settings,
+    SleSettings,
+    Thresholds,
+    TrendSettings,
+)
+
+APPLICATION_NAME = "mist-infra-manager"
+# src/mist_infra_manager/config.py in a checkout; site-packages/mist_infra_manager/config.py when installed.
+PACKAGE_DIRECTORY = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIRECTORY.parents[1]
+# The commented template, shipped with the package (config/config.yaml.template in a checkout is the same file).
+TEMPLATE_PATH = PACKAGE_DIRECTORY / "config.yaml.template"
+CONFIG_FILE_NAME = "config.yaml"
+CONFIG_ENVIRONMENT_VARIABLE = "MIST_INFRA_MANAGER_CONFIG"
+LOG_FILE_NAME = "mist_infra_manager.log"
 
 TOKEN_ENVIRONMENT_VARIABLE = "MIST_API_TOKEN"
 SMTP_PASSWORD_ENVIRONMENT_VARIABLE = "MIST_SMTP_PASSWORD"
@@ -40,7 +63,7 @@ MIST_API_HOSTS = (
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-Config = Dict[str, Any]
+Config = Settings
 
 _DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _SLE_DURATION_PATTERN = re.compile(r"^[1-9]\d*[mhdw]$")
@@ -89,6 +112,8 @@ SCHEMA: Dict[str, Any] = {
         "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
         "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
         "sites_cache_minutes": Field("number", 60, minimum=0),
+        "proxy": Field("str", None, nullable=True, secret=True),
+        "ca_bundle": Field("path", None, nullable=True),
     },
     "sle": {
         "duration": Field("sle_duration", "1d"),
@@ -140,6 +165,7 @@ SCHEMA: Dict[str, Any] = {
             "timeout_seconds": Field("number", 30, minimum=1, maximum=600),
             "from_address": Field("str", None, nullable=True),
             "recipients": Field("email_list", []),
+            "ca_bundle": Field("path", None, nullable=True),
         },
     },
 }
@@ -286,24 +312,88 @@ def _validate_section(schema: Mapping[str, Any], raw: Any, prefix: str, errors: 
     return section
 
 
-def _resolve_path(value: Optional[str]) -> Optional[Path]:
+def is_checkout() -> bool:
+    """Return True when the package runs from a git checkout (src/ layout), not from an installed copy."""
+    return PACKAGE_DIRECTORY.parent.name == "src" and (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def checkout_config_path() -> Path:
+    """Return the checkout's own config file, config/config.yaml."""
+    return PROJECT_ROOT / "config" / CONFIG_FILE_NAME
+
+
+def user_config_path() -> Path:
+    """Return the user's config file: $XDG_CONFIG_HOME/mist-infra-manager/config.yaml, %APPDATA% on Windows."""
+    return platformdirs.user_config_path(APPLICATION_NAME, appauthor=False, roaming=True) / CONFIG_FILE_NAME
+
+
+def system_config_path() -> Path:
+    """Return the system-wide config file: /etc/mist-infra-manager/config.yaml, %PROGRAMDATA% on Windows."""
+    if sys.platform == "win32":
+        return platformdirs.site_config_path(APPLICATION_NAME, appauthor=False) / CONFIG_FILE_NAME
+    return Path("/etc") / APPLICATION_NAME / CONFIG_FILE_NAME
+
+
+def user_state_directory() -> Path:
+    """Return the folder an installed tool keeps its files in by default: $XDG_STATE_HOME/mist-infra-manager."""
+    return platformdirs.user_state_path(APPLICATION_NAME, appauthor=False)
+
+
+def default_reports_directory() -> Path:
+    """Return reports.directory when the config does not set it: <checkout>/reports, else the user state folder."""
+    return PROJECT_ROOT / "reports" if is_checkout() else user_state_directory()
+
+
+def config_candidates(environ: Mapping[str, str]) -> List[Path]:
+    """Return the config files tried in order when --config is not given."""
+    candidates: List[Path] = []
+    configured = (environ.get(CONFIG_ENVIRONMENT_VARIABLE) or "").strip()
+    if configured:
+        return [Path(configured).expanduser()]
+    if is_checkout():
+        candidates.append(checkout_config_path())
+    candidates.extend([user_config_path(), system_config_path()])
+    return candidates
+
+
+def find_config(explicit: Optional[Path], environ: Mapping[str, str]) -> Path:
+    """Return the config file to use; raises ConfigError listing every path tried when none exists."""
+    if explicit is not None:
+        return explicit.expanduser()
+    candidates = config_candidates(environ)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if len(candidates) == 1:
+        return candidates[0]  # $MIST_INFRA_MANAGER_CONFIG: load_config says it is missing
+    tried = ", ".join(str(path) for path in candidates)
+    raise ConfigError(
+        [f"no config file found (tried {tried}). Create one with: {APPLICATION_NAME} config init, or pass --config"]
+    )
+
+
+def path_base(config_file: Path) -> Path:
+    """Return the folder relative paths of a config file resolve against: its own folder, or the checkout."""
+    resolved = config_file.expanduser().resolve()
+    if is_checkout() and resolved == checkout_config_path().resolve():
+        return PROJECT_ROOT
+    return resolved.parent
+
+
+def _resolve_path(value: Optional[str], base: Path) -> Optional[Path]:
     if value is None:
         return None
     path = Path(value).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return path if path.is_absolute() else base / path
 
 
-def validate(
-    raw: Any,
-    source: str,
-    environ: Mapping[str, str],
-    *,
-    require_token: bool = True,
-) -> Config:
-    """Return the validated configuration with defaults filled and paths absolute; raises ConfigError."""
-    errors: List[str] = []
-    config = _validate_section(SCHEMA, raw, "", errors)
+def _explicit(raw: Any, section: str, key: str) -> bool:
+    """Return True when the raw config sets section.key to a non-empty value."""
+    values = raw.get(section) if isinstance(raw, dict) else None
+    return isinstance(values, dict) and values.get(key) not in (None, "")
 
+
+def _check_token(config: Dict[str, Any], environ: Mapping[str, str], require_token: bool, errors: List[str]) -> None:
     token = (environ.get(TOKEN_ENVIRONMENT_VARIABLE) or "").strip() or config["mist"]["api_token"]
     if token is not None and not _header_safe(token):
         # Said without the value: it would end up in an HTTP header, and errors must not echo a secret.
@@ -319,13 +409,14 @@ def validate(
             )
     config["mist"]["api_token"] = token
 
+
+def _check_relations(config: Dict[str, Any], environ: Mapping[str, str], errors: List[str]) -> None:
     thresholds = config["thresholds"]
     if not thresholds["critical"] < thresholds["major"] < thresholds["warning"]:
         errors.append(
             "thresholds: expected critical < major < warning, got "
             f"{thresholds['critical']:g}, {thresholds['major']:g}, {thresholds['warning']:g}"
         )
-
     email = config["notifications"]["email"]
     email["password"] = environ.get(SMTP_PASSWORD_ENVIRONMENT_VARIABLE) or email["password"]
     if email["use_tls"] and email["use_ssl"]:
@@ -340,37 +431,81 @@ def validate(
         if email["transport"] == "smtp" and not email["smtp_server"]:
             errors.append("notifications.email.smtp_server: required when email is enabled with transport smtp")
 
-    history_raw = raw.get("history") if isinstance(raw, dict) else None
-    if not (isinstance(history_raw, dict) and history_raw.get("directory")):
-        # Beside the reports: two configs with their own reports directories must not mix their orgs' history.
-        config["history"]["directory"] = str(Path(config["reports"]["directory"]) / "history")
-    for section, key in (("reports", "directory"), ("history", "directory"), ("logging", "file")):
-        config[section][key] = _resolve_path(config[section][key])
 
+def _resolve_paths(config: Dict[str, Any], raw: Any, base: Path) -> None:
+    reports = config["reports"]
+    if _explicit(raw, "reports", "directory"):
+        reports["directory"] = _resolve_path(reports["directory"], base)
+    else:
+        reports["directory"] = default_reports_directory()
+    if _explicit(raw, "history", "directory"):
+        config["history"]["directory"] = _resolve_path(config["history"]["directory"], base)
+    else:
+        # Beside the reports: two configs with their own reports directories must not mix their orgs' history.
+        config["history"]["directory"] = reports["directory"] / "history"
+    logging_section = config["logging"]
+    if isinstance(raw, dict) and isinstance(raw.get("logging"), dict) and "file" in raw["logging"]:
+        logging_section["file"] = _resolve_path(logging_section["file"], base)
+    else:
+        # A checkout keeps its log beside the code as before; an installed tool beside its reports.
+        logging_section["file"] = (PROJECT_ROOT if is_checkout() else reports["directory"]) / LOG_FILE_NAME
+    config["mist"]["ca_bundle"] = _resolve_path(config["mist"].get("ca_bundle"), base)
+    email = config["notifications"]["email"]
+    email["ca_bundle"] = _resolve_path(email.get("ca_bundle"), base)
+
+
+def _settings(config: Dict[str, Any], source: str) -> Settings:
+    notifications = dict(config["notifications"])
+    email = dict(notifications.pop("email"), recipients=tuple(config["notifications"]["email"]["recipients"]))
+    return Settings(
+        mist=MistSettings(**config["mist"]),
+        sle=SleSettings(**config["sle"]),
+        thresholds=Thresholds(**config["thresholds"]),
+        reports=ReportsSettings(**config["reports"]),
+        history=HistorySettings(**config["history"]),
+        trend=TrendSettings(**config["trend"]),
+        monitoring=MonitoringSettings(**config["monitoring"]),
+        logging=LoggingSettings(**config["logging"]),
+        notifications=NotificationSettings(
+            **notifications,
+            repeat_interval_seconds=parse_duration_seconds(notifications["repeat_interval"]),
+            email=EmailSettings(**email),
+        ),
+        source=source,
+    )
+
+
+def validate(
+    raw: Any,
+    source: str,
+    environ: Mapping[str, str],
+    *,
+    require_token: bool = True,
+    base_directory: Optional[Path] = None,
+) -> Settings:
+    """Return the validated settings with defaults filled and paths absolute; raises ConfigError.
+
+    Relative paths resolve against base_directory (default: the checkout, when running from one, else the
+    working directory).
+    """
+    errors: List[str] = []
+    config = _validate_section(SCHEMA, raw, "", errors)
+    _check_token(config, environ, require_token, errors)
+    _check_relations(config, environ, errors)
+    _resolve_paths(config, raw, base_directory or (PROJECT_ROOT if is_checkout() else Path.cwd()))
     if errors:
         raise ConfigError([f"{source}: {error}" for error in errors])
-    config["source"] = source
-    return config
+    return _settings(config, source)
 
 
-def display_path(path: Path) -> str:
-    """Return a config path as the user will recognize it: as given, or relative to the project when inside it."""
-    if not path.is_absolute():
-        return str(path)
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
-
-
-def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool = True) -> Config:
-    """Return the validated configuration read from a YAML file; raises ConfigError."""
-    source = display_path(path)
+def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool = True) -> Settings:
+    """Return the validated settings read from a YAML file; raises ConfigError."""
+    source = str(path)
     if not path.exists():
         raise ConfigError(
             [
-                f"{source}: config file not found. Create it from the template: "
-                f"cp {display_path(TEMPLATE_PATH)} {source} (then set mist.api_token or {TOKEN_ENVIRONMENT_VARIABLE})"
+                f"{source}: config file not found. Create it with: {APPLICATION_NAME} config init {source} "
+                f"(then set mist.api_token or {TOKEN_ENVIRONMENT_VARIABLE})"
             ]
         )
     try:
@@ -386,10 +521,4 @@ def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool =
         raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
     if raw is None:
         raw = {}
-    return validate(raw, source, environ, require_token=require_token)
-
-
-def secrets_of(config: Mapping[str, Any]) -> List[str]:
-    """Return the secret values in a configuration, for log redaction."""
-    values = [config["mist"]["api_token"], config["notifications"]["email"]["password"]]
-    return [value for value in values if isinstance(value, str) and value]
+    return validate(raw, source, environ, require_token=require_token, base_directory=path_base(path))

@@ -21,8 +21,9 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
+from mist_infra_manager.settings import EmailSettings
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import atomic_write_bytes
 
@@ -61,17 +62,17 @@ class SmtpSettings:
     timeout_seconds: float = 30.0
 
     @classmethod
-    def from_config(cls, email: Mapping[str, Any]) -> SmtpSettings:
+    def from_config(cls, email: EmailSettings) -> SmtpSettings:
         """Return the settings of a validated notifications.email section."""
         return cls(
-            host=email["smtp_server"] or "",
-            port=email["smtp_port"],
-            use_tls=email["use_tls"],
-            use_ssl=email["use_ssl"],
-            verify_tls=email["verify_tls"],
-            username=email["username"] or None,
-            password=email["password"] or None,
-            timeout_seconds=float(email["timeout_seconds"]),
+            host=email.smtp_server or "",
+            port=email.smtp_port,
+            use_tls=email.use_tls,
+            use_ssl=email.use_ssl,
+            verify_tls=email.verify_tls,
+            username=email.username or None,
+            password=email.password or None,
+            timeout_seconds=float(email.timeout_seconds),
         )
 
     def __repr__(self) -> str:

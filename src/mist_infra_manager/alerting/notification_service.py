@@ -15,7 +15,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from mist_infra_manager import config as config_module
 from mist_infra_manager import logging_setup
 from mist_infra_manager.alerting import alert_state
 from mist_infra_manager.alerting.alert_state import Decision, Entry
@@ -35,6 +34,7 @@ from mist_infra_manager.analysis import catalog
 from mist_infra_manager.analysis.models import RunResult
 from mist_infra_manager.outputs import report_generator
 from mist_infra_manager.outputs.report_generator import ReportFiles
+from mist_infra_manager.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -232,27 +232,27 @@ def render_resolved(result: RunResult, email: Dict[str, Any]) -> RenderedEmail:
 # --- Delivery -------------------------------------------------------------------------------------------------
 
 
-def enabled(config: Mapping[str, Any]) -> bool:
+def enabled(config: Settings) -> bool:
     """Return True when emails are switched on (notifications.enabled and notifications.email.enabled)."""
-    notifications = config["notifications"]
-    return bool(notifications["enabled"] and notifications["email"]["enabled"])
+    notifications = config.notifications
+    return bool(notifications.email_enabled)
 
 
-def repeat_interval_of(config: Mapping[str, Any]) -> timedelta:
+def repeat_interval_of(config: Settings) -> timedelta:
     """Return notifications.repeat_interval."""
-    return timedelta(seconds=config_module.parse_duration_seconds(config["notifications"]["repeat_interval"]))
+    return timedelta(seconds=config.notifications.repeat_interval_seconds)
 
 
 class _Delivery:
     """The transport and the outbox of one run."""
 
-    def __init__(self, config: Mapping[str, Any], outcome: NotificationOutcome) -> None:
-        email = config["notifications"]["email"]
-        self.sender: str = email["from_address"] or ""
-        self.recipients: List[str] = list(email["recipients"])
-        self.outbox = Outbox(config["reports"]["directory"])
+    def __init__(self, config: Settings, outcome: NotificationOutcome) -> None:
+        email = config.notifications.email
+        self.sender: str = email.from_address or ""
+        self.recipients: List[str] = list(email.recipients)
+        self.outbox = Outbox(config.reports.directory)
         self.transport: Transport
-        if email["transport"] == "file":
+        if email.transport == "file":
             self.transport = FileTransport(self.outbox.sent_directory)
         else:
             self.transport = SmtpTransport(SmtpSettings.from_config(email))
@@ -340,14 +340,12 @@ def _attachment(result: RunResult, files: Optional[ReportFiles]) -> Tuple[str, b
     return name, report_generator.render_summary_text(result).encode("utf-8")
 
 
-def _message(
-    rendered: RenderedEmail, config: Mapping[str, Any], now: datetime, attachment: Tuple[str, bytes]
-) -> EmailMessage:
-    email = config["notifications"]["email"]
+def _message(rendered: RenderedEmail, config: Settings, now: datetime, attachment: Tuple[str, bytes]) -> EmailMessage:
+    email = config.notifications.email
     return build_message(
         subject=rendered.subject,
-        sender=email["from_address"] or "",
-        recipients=email["recipients"],
+        sender=email.from_address or "",
+        recipients=email.recipients,
         text=rendered.text,
         html=rendered.html,
         attachments=[attachment],
@@ -364,7 +362,7 @@ def _utc(moment: datetime) -> datetime:
 def process_run(
     result: RunResult,
     files: Optional[ReportFiles],
-    config: Mapping[str, Any],
+    config: Settings,
     now: datetime,
 ) -> NotificationOutcome:
     """Send the outbox, then the run's alert or resolved email when the alert state says so; save the state.
@@ -377,8 +375,8 @@ def process_run(
         outcome.summary = "Email disabled (notifications.enabled / notifications.email.enabled)"
         return outcome
     now = _utc(now)
-    notifications = config["notifications"]
-    state_file = alert_state.state_path(config["reports"]["directory"])
+    notifications = config.notifications
+    state_file = alert_state.state_path(config.reports.directory)
     delivery = _Delivery(config, outcome)
     try:
         delivery.flush_outbox()
@@ -392,7 +390,7 @@ def process_run(
             repeat_interval=repeat_interval_of(config),
         )
         outcome.decision = decision
-        resolved = decision.resolved if notifications["send_resolved"] else []
+        resolved = decision.resolved if notifications.send_resolved else []
         alert_sent = resolved_sent = True
         if decision.send_alert or resolved:
             attachment = _attachment(result, files)
@@ -401,8 +399,8 @@ def process_run(
                 decision,
                 previous=previous,
                 resolved=resolved,
-                max_rows=notifications["max_rows_per_table"],
-                repeat_interval=notifications["repeat_interval"],
+                max_rows=notifications.max_rows_per_table,
+                repeat_interval=notifications.repeat_interval,
                 attachment_name=attachment[0],
                 now=now,
             )
@@ -419,7 +417,7 @@ def process_run(
         elif decision.problems:
             outcome.summary = (
                 f"Email: none; {_plural(len(decision.problems), 'active problem')} already emailed, "
-                f"repeated every {notifications['repeat_interval']}"
+                f"repeated every {notifications.repeat_interval}"
             )
         else:
             outcome.summary = "Email: none; no critical, major or trend problem"
@@ -434,13 +432,13 @@ def process_run(
     return outcome
 
 
-def flush_outbox(config: Mapping[str, Any]) -> bool:
+def flush_outbox(config: Settings) -> bool:
     """Send what waits in the outbox, oldest first; returns False when something stays there.
 
     The daemon calls this at the start of every cycle, so a queued alert goes out once the SMTP server is back
     even while the Mist API is down (a run that cannot collect never reaches process_run).
     """
-    if not enabled(config) or not Outbox(config["reports"]["directory"]).pending():
+    if not enabled(config) or not Outbox(config.reports.directory).pending():
         return True
     outcome = NotificationOutcome()
     delivery = _Delivery(config, outcome)
@@ -451,7 +449,7 @@ def flush_outbox(config: Mapping[str, Any]) -> bool:
     return not outcome.failed
 
 
-def send_monitoring_alert(config: Mapping[str, Any], kind: str, detail: str, now: datetime) -> bool:
+def send_monitoring_alert(config: Settings, kind: str, detail: str, now: datetime) -> bool:
     """Send the short plain "monitoring is failing" (kind failing) or "monitoring recovered" (kind recovered) email.
 
     Returns True when the SMTP server accepted it or `transport: file` wrote it. False when email is disabled or
@@ -463,7 +461,7 @@ def send_monitoring_alert(config: Mapping[str, Any], kind: str, detail: str, now
         return False
     now = _utc(now)
     safe_detail = logging_setup.redact(detail)
-    for secret in config_module.secrets_of(config):
+    for secret in config.secrets():
         safe_detail = safe_detail.replace(secret, logging_setup.REDACTED)
     host = socket.gethostname()
     if kind == "failing":
@@ -478,16 +476,16 @@ def send_monitoring_alert(config: Mapping[str, Any], kind: str, detail: str, now
             detail=safe_detail,
             host=host,
             sent_at=report_generator.iso(now),
-            config_source=config.get("source", "?"),
-            reports_directory=config["reports"]["directory"],
-            log_file=config["logging"]["file"],
+            config_source=config.source,
+            reports_directory=config.reports.directory,
+            log_file=config.logging.file,
         )
     )
-    email = config["notifications"]["email"]
+    email = config.notifications.email
     message = build_message(
         subject=subject,
-        sender=email["from_address"] or "",
-        recipients=email["recipients"],
+        sender=email.from_address or "",
+        recipients=email.recipients,
         text=text,
         now=now,
         kind=f"monitoring-{kind}",

@@ -1,74 +1,27 @@
-"""Mist Infrastructure Manager: command line entry point and orchestration.
+"""Mist Infrastructure Manager: the command line entry point, with the one top-level error handler.
 
-Exit codes are documented in ExitCode and in the README; only the `__main__` block calls sys.exit.
+Exit codes are the ExitCode enum (cli/exit_codes.py); only console_entry calls sys.exit.
 """
 
 from __future__ import annotations
 
 import argparse
-import enum
 import logging
-import math
 import os
 import sys
-from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
-from mist_infra_manager import __version__, logging_setup
 from mist_infra_manager import config as config_module
+from mist_infra_manager import logging_setup
+from mist_infra_manager.cli.arguments import DEFAULT_MODE, argument_problem, build_parser
+from mist_infra_manager.cli.config_commands import run_config_command
+from mist_infra_manager.cli.exit_codes import ExitCode
+from mist_infra_manager.settings import Settings
 from mist_infra_manager.state import run_lock
 
 logger = logging.getLogger("mist_infra_manager")
 
-
-class ExitCode(enum.IntEnum):
-    """Process exit codes."""
-
-    OK = 0
-    # A runtime failure: API unreachable, token rejected, data incomplete, an email not sent.
-    FAILURE = 1
-    # Bad command line or configuration.
-    USAGE = 2
-    # Another run holds the lock of the reports directory.
-    LOCKED = 3
-    # Stopped by Ctrl-C or SIGTERM during a one-shot run (the daemon exits 0 on those).
-    INTERRUPTED = 130
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the command line parser."""
-    parser = argparse.ArgumentParser(
-        prog="mist-infra-manager",
-        description="Watch the Wi-Fi SLEs of every site of a Juniper Mist org: reports, trends and email alerts.",
-    )
-    parser.add_argument(
-        "--mode",
-        choices=("monitor", "insights", "report", "all"),
-        default="all",
-        help="monitor: per-site SLEs with classifier breakdown; insights: org-level SLEs by priority; "
-        "report: report files and email; all: the three from one collection (default: all)",
-    )
-    parser.add_argument("--daemon", action="store_true", help="run continuously, one cycle per interval")
-    parser.add_argument(
-        "--interval",
-        type=float,
-        metavar="MINUTES",
-        help="minutes between daemon cycles (default: monitoring.interval_minutes, 15)",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help=f"configuration file (default: {config_module.DEFAULT_CONFIG_PATH})",
-    )
-    parser.add_argument("--verbose", action="store_true", help="debug logging on the console, tracebacks on errors")
-    parser.add_argument("--quiet", action="store_true", help="only warnings and errors on the console (for cron)")
-    parser.add_argument(
-        "--demo", action="store_true", help="run against the built-in Mist simulator: no config, no token"
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return parser
+__all__ = ["ExitCode", "build_parser", "console_entry", "main"]
 
 
 def _print_console(lines: Sequence[str], quiet: bool) -> None:
@@ -79,16 +32,16 @@ def _print_console(lines: Sequence[str], quiet: bool) -> None:
     sys.stdout.flush()
 
 
-def _configure_logging(config: Mapping[str, Any], args: argparse.Namespace) -> None:
-    logging_settings = config["logging"]
+def _configure_logging(config: Settings, args: argparse.Namespace) -> None:
+    logging_settings = config.logging
     logging_setup.configure(
         verbose=args.verbose,
         quiet=args.quiet,
-        log_file=logging_settings["file"],
-        file_level=logging_settings["level"],
-        max_bytes=logging_settings["max_bytes"],
-        backup_count=logging_settings["backup_count"],
-        secrets=config_module.secrets_of(config),
+        log_file=logging_settings.file,
+        file_level=logging_settings.level,
+        max_bytes=logging_settings.max_bytes,
+        backup_count=logging_settings.backup_count,
+        secrets=config.secrets(),
     )
 
 
@@ -101,7 +54,7 @@ def run_demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     directory = demo.demo_directory(environ)
     with MistSimulator(num_sites=demo.DEMO_SITES, page_cap=demo.DEMO_PAGE_CAP) as simulator:
         raw = demo.demo_raw_config(simulator.base_url, simulator.token, directory)
-        config = config_module.validate(raw, "demo", environ={})
+        config = config_module.validate(raw, "demo", environ={}, base_directory=directory)
         _configure_logging(config, args)
         logger.info("Demo: Mist simulator with %d sites on %s", demo.DEMO_SITES, simulator.base_url)
         outcome = pipeline.run_cycle(config, args.mode)
@@ -112,11 +65,10 @@ def run_demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    """Run the command line's request; raises the errors main() turns into exit codes."""
+    """Run once or as a daemon; raises the errors main() turns into exit codes."""
     if args.demo:
         return run_demo(args, environ)
-    config_path = args.config if args.config is not None else config_module.DEFAULT_CONFIG_PATH
-    config = config_module.load_config(config_path, environ)
+    config = config_module.load_config(config_module.find_config(args.config, environ), environ)
     _configure_logging(config, args)
     from mist_infra_manager.pipeline import daemon
 
@@ -124,9 +76,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     stopper = daemon.Stopper()
     restore_signals = stopper.install()
     try:
-        with run_lock.RunLock(config["reports"]["directory"]):
+        with run_lock.RunLock(config.reports.directory):
             if args.daemon:
-                interval = args.interval if args.interval is not None else config["monitoring"]["interval_minutes"]
+                interval = args.interval if args.interval is not None else config.monitoring.interval_minutes
                 daemon.run_daemon(config, args.mode, interval, stopper)
                 return ExitCode.OK
             outcome = daemon.run_once(config, args.mode, stopper, show_progress=not args.quiet)
@@ -136,18 +88,15 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return outcome.exit_code
 
 
-def _argument_problem(args: argparse.Namespace) -> Optional[str]:
-    """Return what is wrong with a combination of options, or None."""
-    if args.verbose and args.quiet:
-        return "--verbose and --quiet exclude each other"
-    if args.daemon and args.demo:
-        return "--daemon and --demo exclude each other"
-    if args.interval is not None:
-        if not args.daemon:
-            return "--interval applies only with --daemon"
-        if not (math.isfinite(args.interval) and args.interval > 0):
-            return f"--interval: expected minutes greater than 0, got {args.interval:g}"
-    return None
+def dispatch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Run the subcommand, or a run when there is none; raises the errors main() turns into exit codes."""
+    if args.command == "config":
+        code, lines = run_config_command(args.config_command, args.path or args.config, environ)
+        _print_console(lines, quiet=False)
+        return code
+    if args.mode is None:
+        args.mode = DEFAULT_MODE
+    return run(args, environ)
 
 
 def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
@@ -157,13 +106,13 @@ def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] 
         args = parser.parse_args(argv)
     except SystemExit as stop:
         return int(stop.code) if isinstance(stop.code, int) else ExitCode.USAGE
-    problem = _argument_problem(args)
+    problem = argument_problem(args)
     if problem is not None:
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"{parser.prog}: error: {problem}\n")
         return ExitCode.USAGE
     try:
-        return run(args, os.environ if environ is None else environ)
+        return dispatch(args, os.environ if environ is None else environ)
     except config_module.ConfigError as error:
         for line in error.errors:
             sys.stderr.write(f"error: {logging_setup.redact(line)}\n")

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
@@ -51,7 +51,7 @@ def _epoch(moment: datetime) -> int:
 def prune(entries: List[Entry], now: datetime) -> List[Entry]:
     """Return the entries of the rolling hour ending at now, oldest first, one per second."""
     cutoff = _epoch(now) - WINDOW_SECONDS
-    merged: dict = {}
+    merged: Dict[int, int] = {}
     for second, count in entries:
         if second > cutoff and count > 0:
             merged[second] = merged.get(second, 0) + count
@@ -92,7 +92,7 @@ def parse_meter(document: Any) -> Tuple[List[Entry], Optional[datetime]]:
     return entries, parse_time(document.get("blocked_until"))
 
 
-def meter_document(entries: List[Entry], blocked_until: Optional[datetime]) -> dict:
+def meter_document(entries: List[Entry], blocked_until: Optional[datetime]) -> Dict[str, Any]:
     """Return the JSON document of a meter."""
     return {
         "version": METER_VERSION,

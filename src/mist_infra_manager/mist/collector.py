@@ -32,6 +32,7 @@ from mist_infra_manager.analysis.models import (
 )
 from mist_infra_manager.mist import call_budget, detail_cache
 from mist_infra_manager.mist.mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
+from mist_infra_manager.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +59,18 @@ class CollectionSettings:
     detail_reuse_minutes: float = 60.0
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> CollectionSettings:
+    def from_config(cls, config: Settings) -> CollectionSettings:
         """Return the settings of a validated configuration."""
         return cls(
-            org_id=config["mist"]["org_id"],
-            duration=config["sle"]["duration"],
-            classifier_detail=config["sle"]["classifier_detail"],
-            thresholds=dict(config["thresholds"]),
-            max_workers=config["mist"]["max_workers"],
-            calls_per_hour=config["mist"]["calls_per_hour"],
-            budget_reserve_pct=config["mist"]["budget_reserve_pct"],
-            sites_cache_minutes=config["mist"]["sites_cache_minutes"],
-            detail_reuse_minutes=config["sle"]["detail_reuse_minutes"],
+            org_id=config.mist.org_id,
+            duration=config.sle.duration,
+            classifier_detail=config.sle.classifier_detail,
+            thresholds=config.thresholds.as_dict(),
+            max_workers=config.mist.max_workers,
+            calls_per_hour=config.mist.calls_per_hour,
+            budget_reserve_pct=config.mist.budget_reserve_pct,
+            sites_cache_minutes=config.mist.sites_cache_minutes,
+            detail_reuse_minutes=config.sle.detail_reuse_minutes,
         )
 
 

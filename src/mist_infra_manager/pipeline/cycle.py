@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, List, Mapping, Optional
+from typing import Callable, List, Optional
 
 from mist_infra_manager.alerting import notification_service
 from mist_infra_manager.analysis.models import RunResult, utc_now
@@ -14,6 +14,7 @@ from mist_infra_manager.mist import collector
 from mist_infra_manager.mist.mist_client import MistClient
 from mist_infra_manager.outputs import report_generator
 from mist_infra_manager.outputs.report_generator import ReportFiles
+from mist_infra_manager.settings import Settings
 from mist_infra_manager.state import history_store, paths
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class CycleOutcome:
 
 
 def make_client(
-    config: Mapping[str, Any],
+    config: Settings,
     *,
     on_call: Optional[Callable[[], None]] = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -42,20 +43,20 @@ def make_client(
 
     on_call runs before every request and sleep does the retry waits: the daemon's stop signal hooks in there.
     """
-    mist = config["mist"]
+    mist = config.mist
     return MistClient(
-        mist["base_url"],
-        mist["api_token"],
-        timeout_seconds=mist["timeout_seconds"],
-        max_workers=mist["max_workers"],
-        max_retry_wait_seconds=mist["max_retry_wait_seconds"],
+        mist.base_url,
+        mist.api_token or "",
+        timeout_seconds=mist.timeout_seconds,
+        max_workers=mist.max_workers,
+        max_retry_wait_seconds=mist.max_retry_wait_seconds,
         sleep=sleep,
         on_call=on_call,
     )
 
 
 def run_cycle(
-    config: Mapping[str, Any],
+    config: Settings,
     mode: str,
     *,
     clock: Callable[[], datetime] = utc_now,
@@ -76,7 +77,7 @@ def run_cycle(
             clock(),
             fetch_detail=mode != "insights",
             # The call meter and the caches, shared by every run of this reports directory.
-            state_directory=config["reports"]["directory"] / STATE_DIRECTORY_NAME,
+            state_directory=config.reports.directory / STATE_DIRECTORY_NAME,
             clock=clock,
             show_progress=show_progress,
         )
@@ -91,7 +92,7 @@ def run_cycle(
     if mode in ("insights", "all"):
         outcome.console.append(report_generator.render("insights.txt.j2", result))
     if mode in ("report", "all"):
-        outcome.files = report_generator.write_reports(result, config["reports"]["directory"])
+        outcome.files = report_generator.write_reports(result, config.reports.directory)
         # After the files: the email attaches the SUMMARY_REPORT just written. An email not sent exits 1.
         outcome.notification = notification_service.process_run(result, outcome.files, config, clock())
         if outcome.notification.failed:

@@ -25,7 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Optional
 
 import schedule
 
@@ -34,6 +34,7 @@ from mist_infra_manager.analysis.models import utc_now
 from mist_infra_manager.mist.collector import OrgSelectionError
 from mist_infra_manager.mist.mist_client import MistApiError
 from mist_infra_manager.pipeline import cycle as pipeline
+from mist_infra_manager.settings import Settings
 from mist_infra_manager.state import heartbeat
 
 logger = logging.getLogger(__name__)
@@ -328,7 +329,7 @@ class Daemon:
 
 
 def run_pipeline(
-    config: Mapping[str, Any],
+    config: Settings,
     mode: str,
     stopper: Stopper,
     *,
@@ -344,7 +345,7 @@ def run_pipeline(
 
 
 def run_once(
-    config: Mapping[str, Any],
+    config: Settings,
     mode: str,
     stopper: Stopper,
     *,
@@ -352,7 +353,7 @@ def run_once(
     clock: Clock = utc_now,
 ) -> pipeline.CycleOutcome:
     """Run a one-shot cycle and record it in the heartbeat; raises what the cycle raises."""
-    path = heartbeat.heartbeat_path(config["reports"]["directory"])
+    path = heartbeat.heartbeat_path(config.reports.directory)
     state = heartbeat.load_state(path)
     started_at = clock()
     started = time.monotonic()
@@ -388,13 +389,13 @@ def run_once(
     return outcome
 
 
-def send_monitoring_alert(config: Mapping[str, Any], kind: str, detail: str, now: dt.datetime) -> bool:
+def send_monitoring_alert(config: Settings, kind: str, detail: str, now: dt.datetime) -> bool:
     """Send the monitoring alert email through notification_service; returns whether it was delivered.
 
     False means it waits in the outbox. With email off there is no one to tell: the log line is the alert.
     """
-    notifications = config["notifications"]
-    if not (notifications["enabled"] and notifications["email"]["enabled"]):
+    notifications = config.notifications
+    if not (notifications.email_enabled):
         logger.info("No 'monitoring %s' email: email notifications are off", kind)
         return True
     from mist_infra_manager.alerting import notification_service
@@ -402,9 +403,9 @@ def send_monitoring_alert(config: Mapping[str, Any], kind: str, detail: str, now
     return bool(notification_service.send_monitoring_alert(config, kind, detail, now))
 
 
-def run_daemon(config: Mapping[str, Any], mode: str, interval_minutes: float, stopper: Stopper) -> None:
+def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: Stopper) -> None:
     """Run the daemon for a validated configuration until a stop is requested."""
-    reports_directory = config["reports"]["directory"]
+    reports_directory = config.reports.directory
 
     def cycle() -> Optional[str]:
         from mist_infra_manager.alerting import notification_service
@@ -419,7 +420,7 @@ def run_daemon(config: Mapping[str, Any], mode: str, interval_minutes: float, st
     daemon = Daemon(
         cycle,
         interval_seconds=interval_minutes * 60,
-        failure_alert_after=config["monitoring"]["failure_alert_after"],
+        failure_alert_after=config.monitoring.failure_alert_after,
         send_alert=send_alert,
         heartbeat_file=heartbeat.heartbeat_path(reports_directory),
         stopper=stopper,

@@ -12,15 +12,17 @@ logger = logging.getLogger(__name__)
 
 DEMO_SITES = 30
 DEMO_PAGE_CAP = 7
-DEFAULT_DEMO_DIRECTORY = config_module.PROJECT_ROOT / "reports" / "demo"
-# Where a demo writes instead of reports/demo/ (the tests use it).
+# Where a demo writes instead of the default folder (the tests use it).
 DEMO_DIRECTORY_VARIABLE = "MIST_DEMO_DIRECTORY"
 
 
 def demo_directory(environ: Mapping[str, str]) -> Path:
     """Return the folder a demo run writes into."""
     configured = environ.get(DEMO_DIRECTORY_VARIABLE)
-    return Path(configured).expanduser().resolve() if configured else DEFAULT_DEMO_DIRECTORY
+    if configured:
+        return Path(configured).expanduser().resolve()
+    # <checkout>/reports/demo from a checkout; the user's state folder for an installed command.
+    return config_module.default_reports_directory() / "demo"
 
 
 def demo_raw_config(base_url: str, token: str, directory: Path) -> Dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Set, T
 from mist_infra_manager.analysis import trend_analyzer
 from mist_infra_manager.analysis.models import RunResult
 from mist_infra_manager.analysis.trend_analyzer import Snapshot
+from mist_infra_manager.settings import Settings
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import atomic_write_bytes, atomic_write_json, read_json_or_none
 
@@ -487,31 +488,31 @@ def analyze(
     return trend_analyzer.build_trends(current, site_names, baseline, earlier_org, site_days, threshold_pp, keep_days)
 
 
-def update_history(result: RunResult, config: Mapping[str, Any]) -> None:
+def update_history(result: RunResult, config: Settings) -> None:
     """Set result.trends from the history, store the run's snapshot, apply both retentions.
 
     Never raises for I/O: a history that cannot be read or written is logged, and the run goes on.
     """
-    history = config["history"]
+    history = config.history
     current = trend_analyzer.snapshot_from_result(result)
     now = current.taken_at
-    store = HistoryStore(history["directory"])
+    store = HistoryStore(history.directory)
     try:
         result.trends = analyze(
             store,
             current,
             {site.id: site.name for site in result.sites},
-            config["trend"]["degradation_threshold_pp"],
-            history["keep_days"],
+            config.trend.degradation_threshold_pp,
+            history.keep_days,
         )
         if trend_analyzer.has_data(current):
             store.record(current)
         store.thin(now)
         store.flush()
-        prune_history(history["directory"], now.date(), history["keep_days"])
+        prune_history(history.directory, now.date(), history.keep_days)
     except OSError as error:
-        logger.error("History %s: %s; trends of this run may be missing", history["directory"], error)
+        logger.error("History %s: %s; trends of this run may be missing", history.directory, error)
     try:
-        prune_reports(config["reports"]["directory"], now, config["reports"]["keep_days"])
+        prune_reports(config.reports.directory, now, config.reports.keep_days)
     except OSError as error:
-        logger.error("Report retention in %s failed: %s", config["reports"]["directory"], error)
+        logger.error("Report retention in %s failed: %s", config.reports.directory, error)

@@ -1,0 +1,166 @@
+"""The validated configuration as typed, frozen settings: one dataclass per section of the config file.
+
+`config.validate` is the only way to make them from a file; tests and the demo build them the same way. Field names
+are the config keys, so `settings.mist.base_url` is `mist.base_url` in the file and in every error message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class MistSettings:
+    """`mist`: how to reach the API and how much of it to use."""
+
+    api_token: Optional[str]
+    base_url: str
+    org_id: Optional[str]
+    timeout_seconds: float
+    max_workers: int
+    calls_per_hour: int
+    budget_reserve_pct: float
+    max_retry_wait_seconds: float
+    sites_cache_minutes: float
+    proxy: Optional[str] = None
+    ca_bundle: Optional[Path] = None
+
+    def __repr__(self) -> str:
+        # The token and a proxy password must not reach a log line through a repr.
+        return f"MistSettings(base_url={self.base_url!r}, org_id={self.org_id!r})"
+
+
+@dataclass(frozen=True)
+class SleSettings:
+    """`sle`: the window and which site-metrics get a classifier breakdown."""
+
+    duration: str
+    classifier_detail: str
+    detail_reuse_minutes: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """`thresholds`: SLE % below which a site-metric is critical, major or warning."""
+
+    critical: float
+    major: float
+    warning: float
+
+    def as_dict(self) -> Dict[str, float]:
+        """Return the thresholds by severity name, as the analysis and the JSON take them."""
+        return {"critical": self.critical, "major": self.major, "warning": self.warning}
+
+
+@dataclass(frozen=True)
+class ReportsSettings:
+    """`reports`: where report files, state and the outbox go, and how long report files stay."""
+
+    directory: Path
+    keep_days: int
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """`history`: daily snapshots for trends."""
+
+    directory: Path
+    keep_days: int
+
+
+@dataclass(frozen=True)
+class TrendSettings:
+    """`trend`: what counts as a degradation."""
+
+    degradation_threshold_pp: float
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """`monitoring`: the daemon's cadence and its failure alert."""
+
+    interval_minutes: float
+    failure_alert_after: int
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """`logging`: the rotated log file."""
+
+    file: Optional[Path]
+    level: str
+    max_bytes: int
+    backup_count: int
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """`notifications.email`: the SMTP relay (or the file transport) and the addresses."""
+
+    enabled: bool
+    transport: str
+    smtp_server: Optional[str]
+    smtp_port: int
+    use_tls: bool
+    use_ssl: bool
+    verify_tls: bool
+    username: Optional[str]
+    password: Optional[str]
+    timeout_seconds: float
+    from_address: Optional[str]
+    recipients: Tuple[str, ...]
+    ca_bundle: Optional[Path] = None
+
+    def __repr__(self) -> str:
+        return f"EmailSettings(transport={self.transport!r}, smtp_server={self.smtp_server!r})"
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """`notifications`: when to alert again and what to send."""
+
+    enabled: bool
+    repeat_interval: str
+    repeat_interval_seconds: float
+    send_resolved: bool
+    max_rows_per_table: int
+    email: EmailSettings
+
+    @property
+    def email_enabled(self) -> bool:
+        """Return True when emails are switched on (notifications.enabled and notifications.email.enabled)."""
+        return self.enabled and self.email.enabled
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration; `source` names the file (or "demo") in messages."""
+
+    mist: MistSettings
+    sle: SleSettings
+    thresholds: Thresholds
+    reports: ReportsSettings
+    history: HistorySettings
+    trend: TrendSettings
+    monitoring: MonitoringSettings
+    logging: LoggingSettings
+    notifications: NotificationSettings
+    source: str
+
+    def secrets(self) -> List[str]:
+        """Return the secret values of this configuration, for redaction of every output."""
+        values = [self.mist.api_token, self.notifications.email.password, proxy_password(self.mist.proxy)]
+        return [value for value in values if value]
+
+
+def proxy_password(proxy: Optional[str]) -> Optional[str]:
+    """Return the password of a proxy URL such as http://user:secret@proxy:3128, or None."""
+    if not proxy:
+        return None
+    try:
+        return urlsplit(proxy).password or None
+    except ValueError:
+        return None
