@@ -14,6 +14,7 @@ RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-deps . && rm -rf /build
+WORKDIR /
 
 # A user without a login; /config holds config.yaml (read-only is fine), /state the reports, state and log.
 RUN useradd --system --uid 10001 --user-group --home-dir /state --shell /usr/sbin/nologin mim \
