@@ -113,3 +113,17 @@ def test_config_init_then_a_report_run_writes_under_the_config_files_folder(inst
     reports = tmp_path / "mim-config" / "reports"
     assert list(reports.glob("SUMMARY_REPORT_*.txt")) and list(reports.glob("HEALTH_DASHBOARD_*.json"))
     assert (tmp_path / "mim-config" / "reports" / "mist_infra_manager.log").is_file()
+
+
+def test_python_dash_m_runs_the_same_command_from_a_checkout(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "mist_infra_manager", "--version"],
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("mist-infra-manager ")
