@@ -39,6 +39,17 @@ MIST_API_HOSTS = (
     "api.us.mist-federal.com",
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Read by the Mist client (proxies, CA bundle); validate() keeps them in config["network_environment"].
+NETWORK_ENVIRONMENT_VARIABLES = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 
 Config = Dict[str, Any]
 
@@ -89,6 +100,9 @@ SCHEMA: Dict[str, Any] = {
         "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
         "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
         "sites_cache_minutes": Field("number", 60, minimum=0),
+        # Secret: a proxy URL may hold a password.
+        "proxy": Field("str", None, nullable=True, secret=True),
+        "ca_bundle": Field("path", None, nullable=True),
     },
     "sle": {
         "duration": Field("sle_duration", "1d"),
@@ -140,6 +154,7 @@ SCHEMA: Dict[str, Any] = {
             "timeout_seconds": Field("number", 30, minimum=1, maximum=600),
             "from_address": Field("str", None, nullable=True),
             "recipients": Field("email_list", []),
+            "ca_bundle": Field("path", None, nullable=True),
         },
     },
 }
@@ -346,11 +361,42 @@ def validate(
         config["history"]["directory"] = str(Path(config["reports"]["directory"]) / "history")
     for section, key in (("reports", "directory"), ("history", "directory"), ("logging", "file")):
         config[section][key] = _resolve_path(config[section][key])
+    errors.extend(_check_network(config))
 
     if errors:
         raise ConfigError([f"{source}: {error}" for error in errors])
     config["source"] = source
+    config["network_environment"] = {
+        key: value for key, value in environ.items() if key.upper() in NETWORK_ENVIRONMENT_VARIABLES
+    }
     return config
+
+
+def _check_network(config: Config) -> List[str]:
+    """Resolve the CA bundle paths and check them and mist.proxy; return the errors."""
+    errors: List[str] = []
+    proxy = config["mist"].get("proxy")
+    if proxy:
+        parsed = urlparse(proxy)
+        try:
+            valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 0) >= 0
+        except ValueError:  # a port that is not a number
+            valid = False
+        if not valid:
+            userinfo, at, host = parsed.netloc.rpartition("@")
+            shown = parsed._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}") if at else parsed
+            errors.append(
+                f"mist.proxy: expected a proxy URL such as http://proxy.example.com:3128, got {shown.geturl()!r}"
+            )
+    for section, where in (
+        (config["mist"], "mist.ca_bundle"),
+        (config["notifications"]["email"], "notifications.email.ca_bundle"),
+    ):
+        path = _resolve_path(section.get("ca_bundle"))
+        section["ca_bundle"] = path
+        if path is not None and not path.is_file():
+            errors.append(f"{where}: no such file: {path} (expected a PEM file of CA certificates)")
+    return errors
 
 
 def display_path(path: Path) -> str:
@@ -392,4 +438,8 @@ def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool =
 def secrets_of(config: Mapping[str, Any]) -> List[str]:
     """Return the secret values in a configuration, for log redaction."""
     values = [config["mist"]["api_token"], config["notifications"]["email"]["password"]]
+    # A proxy password, in mist.proxy or the environment's proxy variables, is never logged either.
+    proxies = [config["mist"].get("proxy")]
+    proxies += [value for key, value in config.get("network_environment", {}).items() if key.upper().endswith("_PROXY")]
+    values.extend(urlparse(proxy).password for proxy in proxies if isinstance(proxy, str))
     return [value for value in values if isinstance(value, str) and value]

@@ -51,6 +51,9 @@ def make_client(
         max_retry_wait_seconds=mist["max_retry_wait_seconds"],
         sleep=sleep,
         on_call=on_call,
+        proxy=mist.get("proxy"),
+        ca_bundle=str(mist["ca_bundle"]) if mist.get("ca_bundle") else None,
+        environ=config.get("network_environment"),
     )
 
 
