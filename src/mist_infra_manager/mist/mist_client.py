@@ -126,7 +126,7 @@ def _environment_value(environ: Mapping[str, str], name: str) -> Optional[str]:
     return None
 
 
-def _bypasses_proxy(host: str, port: Optional[int], no_proxy: str) -> bool:
+def _bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
     """Return True when NO_PROXY covers the host: `*`, a domain suffix, host:port, or (for an IP) a CIDR block."""
     try:
         address = ipaddress.ip_address(host)
@@ -139,8 +139,7 @@ def _bypasses_proxy(host: str, port: Optional[int], no_proxy: str) -> bool:
                     return True
             except ValueError:
                 continue
-    target = f"{host}:{port}" if port is not None else host
-    return bool(urllib.request.proxy_bypass_environment(target, {"no": no_proxy}))  # type: ignore[attr-defined]
+    return bool(urllib.request.proxy_bypass_environment(f"{host}:{port}", {"no": no_proxy}))  # type: ignore[attr-defined]
 
 
 def proxy_for(url: str, environ: Mapping[str, str], proxy: Optional[str] = None) -> Optional[str]:
@@ -158,7 +157,8 @@ def proxy_for(url: str, environ: Mapping[str, str], proxy: Optional[str] = None)
         if not found:
             return None
         no_proxy = _environment_value(environ, "no_proxy")
-        if no_proxy and _bypasses_proxy(parts.hostname or "", parts.port, no_proxy):
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if no_proxy and _bypasses_proxy(parts.hostname or "", port, no_proxy):
             return None
         chosen = found
     # curl and requests take "proxy:3128" as http://proxy:3128.
@@ -239,7 +239,14 @@ class MistClient:
         self._host = parts.netloc.rpartition("@")[2]
         environment = os.environ if environ is None else environ
         self.proxy = proxy_for(self.base_url, environment, proxy)
-        self._proxy_source = "mist.proxy" if proxy else f"{parts.scheme.upper()}_PROXY"
+        scheme_variable = f"{parts.scheme.upper()}_PROXY"
+        self._proxy_source = (
+            "mist.proxy"
+            if proxy
+            else scheme_variable
+            if _environment_value(environment, scheme_variable)
+            else "ALL_PROXY"
+        )
         verify, self._verify_source = verify_for(environment, ca_bundle)
         if isinstance(verify, str) and not Path(verify).exists():
             raise MistApiError(f"{self._verify_source}: the CA bundle {verify} does not exist")
@@ -360,13 +367,17 @@ class MistClient:
                 (_TUNNEL_REFUSED.search(str(cause)) for cause in causes if _TUNNEL_REFUSED.search(str(cause))), None
             )
             if refusal is not None:
-                status = f"{refusal.group(1)}{refusal.group(2).rstrip()}"
+                code = refusal.group(1)
+                status = f"{code}{refusal.group(2).rstrip()}"
+                if code.startswith("5"):
+                    # The proxy could not reach the host: that may pass.
+                    return f"the proxy {proxy} failed the connection to {host} ({status})", True
                 hint = (
                     "it wants credentials: give them in the proxy URL, http://user:password@host:port"
-                    if refusal.group(1) == "407"
+                    if code == "407"
                     else "ask for the host to be allowed, or check the proxy URL"
                 )
-                # The proxy's answer will not change on a retry.
+                # A refusal by the proxy will not change on a retry.
                 return (
                     f"the proxy {proxy} refused the connection to {host} ({status}): {hint} ({self._proxy_source})",
                     False,
@@ -386,11 +397,13 @@ class MistClient:
                 or getattr(verification, "reason", None)
                 or "verify failed"
             )
-            where = f"the CA bundle from {self._verify_source}" if self._verify_source else "the default CA bundle"
-            inspected = " (a TLS-inspecting proxy signs with its own CA)" if self.proxy else ""
+            where = f"the CA bundle of {self._verify_source}" if self._verify_source else "the built-in CA list"
+            inspected = (
+                f", through the proxy {masked_url(self.proxy)} (it may re-sign with its own CA)" if self.proxy else ""
+            )
             return (
-                f"TLS certificate of {host}{via} not trusted by {where} ({reason}){inspected}: set mist.ca_bundle to "
-                "your corporate CA file (or REQUESTS_CA_BUNDLE)",
+                f"TLS certificate of {host} not trusted ({reason}; checked against {where}{inspected}): "
+                "set mist.ca_bundle to your corporate CA file (or REQUESTS_CA_BUNDLE)",
                 False,
             )
         if isinstance(error, requests.exceptions.SSLError):
