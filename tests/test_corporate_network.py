@@ -16,7 +16,7 @@ import pytest
 import requests
 import trustme
 
-from conftest import SIMULATOR_TOKEN
+from conftest import SIMULATOR_TOKEN, run_cli
 from mist_infra_manager import config as config_module
 from mist_infra_manager.alerting.email_delivery import SmtpSettings, SmtpTransport
 from mist_infra_manager.cli.main import main
@@ -124,6 +124,18 @@ def test_a_run_succeeds_through_https_proxy_with_requests_ca_bundle(
     assert code == 0, capsys.readouterr().err
     assert f"CONNECT {host_port(https_simulator)} HTTP/1.0" in proxy.request_lines
     assert https_simulator.calls > 0
+
+
+def test_a_command_line_run_reads_the_proxy_and_ca_from_its_process_environment(
+    https_simulator, proxy, ca_file, make_config
+) -> None:
+    config_path = make_config(https_simulator.base_url)
+    completed = run_cli(
+        ["--mode", "insights", "--config", str(config_path)],
+        env={"https_proxy": proxy.url, "REQUESTS_CA_BUNDLE": str(ca_file)},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert f"CONNECT {host_port(https_simulator)} HTTP/1.0" in proxy.request_lines
 
 
 def test_a_run_succeeds_with_mist_proxy_and_mist_ca_bundle_and_no_environment(
