@@ -62,6 +62,17 @@ MIST_API_HOSTS = (
     "api.us.mist-federal.com",
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Read by the Mist client (proxies, CA bundle); validate() keeps them in config["network_environment"].
+NETWORK_ENVIRONMENT_VARIABLES = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 
 Config = Settings
 
@@ -112,6 +123,7 @@ SCHEMA: Dict[str, Any] = {
         "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
         "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
         "sites_cache_minutes": Field("number", 60, minimum=0),
+        # Secret: a proxy URL may hold a password.
         "proxy": Field("str", None, nullable=True, secret=True),
         "ca_bundle": Field("path", None, nullable=True),
     },
@@ -454,7 +466,7 @@ def _resolve_paths(config: Dict[str, Any], raw: Any, base: Path) -> None:
     email["ca_bundle"] = _resolve_path(email.get("ca_bundle"), base)
 
 
-def _settings(config: Dict[str, Any], source: str) -> Settings:
+def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
     notifications = dict(config["notifications"])
     email = dict(notifications.pop("email"), recipients=tuple(config["notifications"]["email"]["recipients"]))
     return Settings(
@@ -472,6 +484,10 @@ def _settings(config: Dict[str, Any], source: str) -> Settings:
             email=EmailSettings(**email),
         ),
         source=source,
+        # The proxy and CA variables, for a client that must not read os.environ behind the caller's back.
+        network_environment=tuple(
+            (key, value) for key, value in environ.items() if key.upper() in NETWORK_ENVIRONMENT_VARIABLES
+        ),
     )
 
 
@@ -493,9 +509,36 @@ def validate(
     _check_token(config, environ, require_token, errors)
     _check_relations(config, environ, errors)
     _resolve_paths(config, raw, base_directory or (PROJECT_ROOT if is_checkout() else Path.cwd()))
+    errors.extend(_check_network(config))
     if errors:
         raise ConfigError([f"{source}: {error}" for error in errors])
-    return _settings(config, source)
+    return _settings(config, source, environ)
+
+
+def _check_network(config: Dict[str, Any]) -> List[str]:
+    """Resolve the CA bundle paths and check them and mist.proxy; return the errors."""
+    errors: List[str] = []
+    proxy = config["mist"].get("proxy")
+    if proxy:
+        parsed = urlparse(proxy)
+        try:
+            valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 0) >= 0
+        except ValueError:  # a port that is not a number
+            valid = False
+        if not valid:
+            userinfo, at, host = parsed.netloc.rpartition("@")
+            shown = parsed._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}") if at else parsed
+            errors.append(
+                f"mist.proxy: expected a proxy URL such as http://proxy.example.com:3128, got {shown.geturl()!r}"
+            )
+    for section, where in (
+        (config["mist"], "mist.ca_bundle"),
+        (config["notifications"]["email"], "notifications.email.ca_bundle"),
+    ):
+        path = section.get("ca_bundle")
+        if path is not None and not path.is_file():
+            errors.append(f"{where}: no such file: {path} (expected a PEM file of CA certificates)")
+    return errors
 
 
 def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool = True) -> Settings:

@@ -60,6 +60,8 @@ class SmtpSettings:
     username: Optional[str] = None
     password: Optional[str] = None
     timeout_seconds: float = 30.0
+    # A PEM file of CA certificates trusted in addition to the system's (notifications.email.ca_bundle).
+    ca_bundle: Optional[str] = None
 
     @classmethod
     def from_config(cls, email: EmailSettings) -> SmtpSettings:
@@ -73,6 +75,7 @@ class SmtpSettings:
             username=email.username or None,
             password=email.password or None,
             timeout_seconds=float(email.timeout_seconds),
+            ca_bundle=None if email.ca_bundle is None else str(email.ca_bundle),
         )
 
     def __repr__(self) -> str:
@@ -162,6 +165,9 @@ class SmtpTransport:
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
+        if self.settings.ca_bundle:
+            # Raises OSError or ssl.SSLError for a file that is not PEM certificates: reported as a TLS problem.
+            context.load_verify_locations(cafile=self.settings.ca_bundle)
         if not self.settings.verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -200,7 +206,7 @@ class SmtpTransport:
         if isinstance(error, ssl.SSLCertVerificationError):
             text = (
                 f"TLS certificate of {where} not trusted ({error.verify_message or error.reason}); "
-                "install the relay's CA certificate or set notifications.email.verify_tls: false"
+                "set notifications.email.ca_bundle to the relay's CA file, or notifications.email.verify_tls: false"
             )
         elif isinstance(error, ssl.SSLError):
             text = f"TLS handshake with {where} failed ({error.reason or error}); check use_tls/use_ssl and the port"

@@ -52,6 +52,9 @@ def make_client(
         max_retry_wait_seconds=mist.max_retry_wait_seconds,
         sleep=sleep,
         on_call=on_call,
+        proxy=mist.proxy,
+        ca_bundle=None if mist.ca_bundle is None else str(mist.ca_bundle),
+        environ=dict(config.network_environment),
     )
 
 
