@@ -127,8 +127,12 @@ def check_json_value(document: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
             raise CorruptFileError("holds NaN or infinity")
 
 
-def gunzip_bounded(data: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
-    """Return the decompressed content of gzip data; raises CorruptFileError when broken or larger than max_bytes."""
+def gunzip_bounded(data: bytes, max_bytes: Optional[int] = None) -> bytes:
+    """Return the decompressed content of gzip data; raises CorruptFileError when broken or larger than max_bytes.
+
+    max_bytes defaults to MAX_DECOMPRESSED_BYTES.
+    """
+    max_bytes = MAX_DECOMPRESSED_BYTES if max_bytes is None else max_bytes
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         output = decompressor.decompress(data, max_bytes + 1)
@@ -141,7 +145,7 @@ def gunzip_bounded(data: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> byte
     return output
 
 
-def decode_json_bytes(data: bytes, *, max_decompressed: int = MAX_DECOMPRESSED_BYTES) -> Any:
+def decode_json_bytes(data: bytes, *, max_decompressed: Optional[int] = None) -> Any:
     """Return the document of UTF-8 JSON bytes (gzip-compressed or not); raises CorruptFileError saying why."""
     if data[:2] == GZIP_MAGIC:
         data = gunzip_bounded(data, max_decompressed)
@@ -174,8 +178,12 @@ def expect_object(*required: str) -> Check:
 # --- Reading (the file edge) -----------------------------------------------------------------------
 
 
-def read_bounded_bytes(path: Path, max_bytes: int = MAX_STATE_FILE_BYTES) -> bytes:
-    """Return a file's bytes; raises FileNotFoundError/OSError, and CorruptFileError when larger than max_bytes."""
+def read_bounded_bytes(path: Path, max_bytes: Optional[int] = None) -> bytes:
+    """Return a file's bytes; raises FileNotFoundError/OSError, and CorruptFileError when larger than max_bytes.
+
+    max_bytes defaults to MAX_STATE_FILE_BYTES.
+    """
+    max_bytes = MAX_STATE_FILE_BYTES if max_bytes is None else max_bytes
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size > max_bytes:
             raise CorruptFileError(f"larger than {max_bytes} bytes")
@@ -207,12 +215,13 @@ def read_parsed_or_none(
     what: str,
     parse: Callable[[Any], T],
     *,
-    max_bytes: int = MAX_STATE_FILE_BYTES,
-    max_decompressed: int = MAX_DECOMPRESSED_BYTES,
+    max_bytes: Optional[int] = None,
+    max_decompressed: Optional[int] = None,
     outcome: str = "starting afresh",
 ) -> Optional[T]:
     """Return parse(document) of a JSON state file (plain or gzip), None when missing or unusable; never raises.
 
+    Limits default to MAX_STATE_FILE_BYTES and MAX_DECOMPRESSED_BYTES (looked up at each call).
     `parse` turns the decoded document into what the caller keeps and raises ValueError, TypeError or KeyError
     when its shape is wrong. An unusable file is set aside with one warning naming it and why (see set_aside);
     a file that cannot be read (permissions) gets a warning and is left alone.
@@ -244,7 +253,7 @@ def read_json_or_none(
     what: str,
     *,
     check: Optional[Check] = None,
-    max_bytes: int = MAX_STATE_FILE_BYTES,
+    max_bytes: Optional[int] = None,
     outcome: str = "starting afresh",
 ) -> Optional[Any]:
     """Return the decoded JSON of a state file, None when missing or unusable (set aside, one warning).
