@@ -103,7 +103,7 @@ def parse_duration_seconds(text: str) -> float:
 class Field:
     """One configuration key: its kind, default and limits."""
 
-    kind: str  # str, int, number, bool, path, duration, sle_duration, email_list, base_url, choice, level
+    kind: str  # str, int, number, bool, path, duration, sle_duration, email_list, base_url, choice, file_mode
     default: Any = None
     choices: Tuple[str, ...] = ()
     minimum: Optional[float] = None
@@ -140,6 +140,8 @@ SCHEMA: Dict[str, Any] = {
     "reports": {
         "directory": Field("path", "reports"),
         "keep_days": Field("int", 30, minimum=1),
+        # A quoted octal string in the file ("0644"), an int once validated.
+        "file_mode": Field("file_mode", 0o640),
     },
     "history": {
         # Default: <reports.directory>/history.
@@ -193,7 +195,12 @@ _TYPE_WORDS = {
     "email_list": "a list of email addresses",
     "base_url": "a URL",
     "choice": "one of",
+    "file_mode": 'a quoted octal file mode such as "0640"',
 }
+_FILE_MODE_PATTERN = re.compile(r"^[0-7]{3,4}$")
+# Reports must stay readable and writable by the tool; no execute, set-id or sticky bits.
+FILE_MODE_REQUIRED = 0o600
+FILE_MODE_MAXIMUM = 0o666
 
 
 def _describe(value: Any, secret: bool) -> str:
@@ -264,7 +271,25 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
         if bad:
             return None, f"{path}: not an email address: {bad[0]!r}"
         return [item.strip() for item in value], None
+    if kind == "file_mode":
+        return _check_file_mode(value, path)
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _check_file_mode(value: Any, path: str) -> Tuple[Any, Optional[str]]:
+    """Return (mode as an int, None) for a quoted octal string within 0600..0666, else (None, error)."""
+    if not isinstance(value, str):
+        # YAML 1.1 reads an unquoted 0644 as the number 420 and 644 as six hundred forty-four: refuse both.
+        return None, f'{path}: expected a quoted octal string such as "0640", got {value!r} (put the mode in quotes)'
+    text = value.strip()
+    if not _FILE_MODE_PATTERN.match(text):
+        return None, f'{path}: expected 3 or 4 octal digits such as "0640", got {value!r}'
+    mode = int(text, 8)
+    if mode & ~FILE_MODE_MAXIMUM:
+        return None, f"{path}: must be at most 0666 (no execute, set-id or sticky bits), got {value!r}"
+    if mode & FILE_MODE_REQUIRED != FILE_MODE_REQUIRED:
+        return None, f"{path}: must keep the owner's read and write (0600), got {value!r}"
+    return mode, None
 
 
 def _check_base_url(value: str) -> Optional[str]:

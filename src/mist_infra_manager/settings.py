@@ -61,6 +61,8 @@ class ReportsSettings:
 
     directory: Path
     keep_days: int
+    # The mode of report files (reports.file_mode, an octal string in the file); state files stay 0600.
+    file_mode: int = 0o640
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ A problem is one (site, metric, kind) with kind `critical`, `major` (the site-me
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from mist_infra_manager.analysis.models import SEVERITY_RANK, RunResult
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
+from mist_infra_manager.state.fileio import atomic_write_json, read_parsed_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -353,22 +351,8 @@ def parse_state(document: Any) -> Dict[Key, Entry]:
 
 def load_state(path: Path) -> Dict[Key, Entry]:
     """Return the saved state, {} when there is none; a corrupt file is set aside with a warning, never raised."""
-    document = read_json_or_none(path, "alert state file")
-    if document is None:
-        return {}
-    try:
-        return parse_state(document)
-    except (KeyError, TypeError, ValueError) as error:
-        aside = path.with_name(path.name + ".corrupt")
-        with contextlib.suppress(OSError):
-            os.replace(path, aside)
-        logger.warning(
-            "The alert state file %s is not usable (%s); set aside as %s, every active problem counts as new",
-            path,
-            error,
-            aside.name,
-        )
-        return {}
+    state = read_parsed_or_none(path, "alert state file", parse_state, outcome="every active problem counts as new")
+    return {} if state is None else state
 
 
 def save_state(path: Path, state: Mapping[Key, Entry], now: datetime) -> None:

@@ -95,7 +95,7 @@ def run_cycle(
     if mode in ("insights", "all"):
         outcome.console.append(report_generator.render("insights.txt.j2", result))
     if mode in ("report", "all"):
-        outcome.files = report_generator.write_reports(result, config.reports.directory)
+        outcome.files = report_generator.write_reports(result, config.reports.directory, config.reports.file_mode)
         # After the files: the email attaches the SUMMARY_REPORT just written. An email not sent exits 1.
         outcome.notification = notification_service.process_run(result, outcome.files, config, clock())
         if outcome.notification.failed:
