@@ -17,7 +17,7 @@ import io
 import socket
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import requests
@@ -121,7 +121,8 @@ class GuardedSocket:
                 except socket.timeout:
                     continue  # nothing yet: look at the stop flag and the deadline, then wait again
         finally:
-            self._sock.settimeout(original)
+            with suppress(OSError):  # closed meanwhile: nothing left to restore
+                self._sock.settimeout(original)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """Return up to bufsize bytes, read as recv_into does."""
@@ -133,11 +134,14 @@ class GuardedSocket:
         """Return a buffered reader over this socket (http.client reads responses through it)."""
         if "r" not in mode or "w" in mode:
             return self._sock.makefile(mode, *args, **kwargs)
+        # As socket.makefile does: the socket stays open while the reader is (http.client closes the connection
+        # of a `Connection: close` answer before its body is read).
+        self._sock._io_refs += 1
         return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
 
     def _decref_socketios(self) -> None:
-        # SocketIO.close calls this; the wrapped socket's own makefile was never used, so there is nothing to count.
-        return None
+        """Called by SocketIO.close: the socket closes once its last reader has."""
+        self._sock._decref_socketios()
 
 
 class _GuardedHTTPConnection(HTTPConnection):
