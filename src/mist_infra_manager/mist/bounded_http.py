@@ -27,9 +27,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
-# The largest decompressed answer accepted. A page of 1000 sites (the API's largest page) is about 1.5 MB of JSON
-# and a page of 1000 sites-sle results less; 64 MiB leaves a 40-fold margin while a gzip bomb (6 MB that inflates
-# to 6 GB) is stopped long before it can exhaust the memory of a small VM.
+# The largest decompressed answer accepted. A page of 1000 sites (the API's largest page) is 0.5 MB of JSON from
+# the simulator and a few MB with all the fields of real sites; 1000 sites-sle results are less. 64 MiB leaves a
+# wide margin, while a gzip bomb (6 MB that inflates to 6 GB) is stopped long before it exhausts a small VM.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # Raw bytes read from the socket per step. urllib3 inflates at most this many bytes per read, so the memory a
 # step can take stays small whatever the compression ratio.
