@@ -249,7 +249,7 @@ def test_each_network_failure_has_its_own_words(no_dns, silent_server, https_sim
     assert "cannot resolve no-such-host.invalid: DNS lookup failed" in messages["dns"]
     assert "mist.proxy / HTTPS_PROXY" in messages["dns"]
     assert "connection refused" in messages["refused"]
-    assert "read timed out after 0.2 s" in messages["timeout"]
+    assert "no complete answer within 0.2 s (deadline)" in messages["timeout"]
     assert f"TLS certificate of {host_port(https_simulator)}" in messages["tls"] and "not trusted" in messages["tls"]
     assert "mist.ca_bundle" in messages["tls"] and "REQUESTS_CA_BUNDLE" in messages["tls"]
     assert f"the proxy {refusing.url} refused the connection" in messages["proxy"] and "403" in messages["proxy"]

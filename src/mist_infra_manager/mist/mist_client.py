@@ -1,5 +1,9 @@
 """REST client for the Juniper Mist API: one Session, timeouts, retries, paging and a call counter.
 
+Each attempt of a call has one deadline, `timeout_seconds`, for connecting and reading the whole answer, and a
+cap on the decompressed answer (bounded_http). Paging stops at an empty, short or repeated page and after at
+most MAX_PAGES pages, whatever total the server announces.
+
 The token travels only in the Authorization header; it is never logged and never part of an exception.
 
 Corporate networks: the proxy and the CA bundle come from the `environ` mapping the client is given (the
@@ -25,20 +29,23 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+
+from mist_infra_manager.mist import bounded_http
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 PAGE_LIMIT = 1000
-# A guard against a server that never sends a short page.
-MAX_PAGES = 10_000
+# The most pages one paged read requests, whatever total the server announces: 100 pages of 1000 are 100,000
+# sites, ten times the 10,000-site org of the benchmarks, and 100 calls stay well within the hourly budget (5000).
+MAX_PAGES = 100
 CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 0.5
@@ -51,6 +58,26 @@ USER_AGENT = "mist-infra-manager/1.0"
 # The CA bundle variables, in the order they are looked at (requests reads the first two, OpenSSL the last two).
 CA_ENVIRONMENT_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})([^'\"]*)")
+
+
+@dataclass(frozen=True)
+class PagingOutcome:
+    """One paged read: the total the API announced (None without one), the items delivered, pages and why it ended.
+
+    stopped is "all announced" or "last page" (short, with no total) when it ended normally, otherwise
+    "short page", "empty page", "repeated page" or "page cap" (MAX_PAGES, or the pages the total needs).
+    """
+
+    path: str
+    announced: Optional[int]
+    delivered: int
+    pages: int
+    stopped: str
+
+    @property
+    def shortfall(self) -> bool:
+        """Return whether fewer items were delivered than announced."""
+        return self.announced is not None and self.delivered < self.announced
 
 
 class MistApiError(Exception):
@@ -228,6 +255,8 @@ class MistClient:
         proxy: Optional[str] = None,
         ca_bundle: Optional[str] = None,
         environ: Optional[Mapping[str, str]] = None,
+        check_stop: Optional[Callable[[], None]] = None,
+        max_response_bytes: int = bounded_http.MAX_RESPONSE_BYTES,
     ) -> None:
         """proxy (mist.proxy) and ca_bundle (mist.ca_bundle) override the environment: see proxy_for, verify_for.
 
@@ -251,6 +280,11 @@ class MistClient:
         if isinstance(verify, str) and not Path(verify).exists():
             raise MistApiError(f"{self._verify_source}: the CA bundle {verify} does not exist")
         self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        # timeout_seconds bounds a whole attempt (connect, headers and body), not each socket read.
+        self.deadline_seconds = timeout_seconds
+        self.max_response_bytes = max_response_bytes
+        # check_stop raises to stop the run; it is run while waiting for the server, at least every 0.25 s.
+        self.guard = bounded_http.CallGuard(check_stop or bounded_http.never_stop)
         self.max_retry_wait_seconds = max_retry_wait_seconds
         self._sleep = sleep
         self._on_call = on_call
@@ -258,9 +292,13 @@ class MistClient:
         self._calls = 0
         # Paged reads that ended with fewer items than the API announced: the run says so in its notes.
         self.shortfalls: List[str] = []
+        # Every paged read: what the API announced, what was delivered, and why paging stopped.
+        self.paging: List[PagingOutcome] = []
         self.session = requests.Session()
         # One connection per worker, plus the two org-level pagers that run beside each other.
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0)
+        adapter = bounded_http.BoundedAdapter(
+            self.guard, pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
@@ -304,7 +342,9 @@ class MistClient:
             self._count_call()
             sent = time.monotonic()
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout)
+                response = self._bounded_get(url, params)
+            except bounded_http.ResponseTooLarge as error:
+                raise MistApiError(f"GET {path}: {error}", 200, path) from None
             except requests.RequestException as error:
                 # The exception text itself is never shown: it may quote request headers or a proxy password.
                 last_problem, retry = self._describe_failure(error)
@@ -413,7 +453,8 @@ class MistClient:
         if isinstance(error, requests.exceptions.ConnectTimeout):
             return f"connecting to {host}{via} timed out after {self.timeout[0]:g} s (a firewall may drop it)", True
         if isinstance(error, requests.Timeout):
-            return f"{host} sent no answer: read timed out after {self.timeout[1]:g} s", True
+            # timeout_seconds bounds the whole answer (bounded_http), not one socket read.
+            return f"{host} sent no complete answer within {self.deadline_seconds:g} s (deadline)", True
         if isinstance(error, requests.ConnectionError):
             if _first(causes, socket.gaierror) is not None:
                 hint = (
@@ -434,6 +475,13 @@ class MistClient:
             return f"the proxy {masked_url(self.proxy)} has a scheme this tool cannot use (http or https only)", False
         # A body cut off mid-transfer and the like: retried as a network error.
         return f"the connection failed ({type(error).__name__})", True
+
+    def _bounded_get(self, url: str, params: Optional[Mapping[str, Any]]) -> requests.Response:
+        """Return a response read whole within the call's deadline; raises ResponseTooLarge and requests' errors."""
+        with self.guard.deadline(self.deadline_seconds):
+            response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+            bounded_http.read_body(response, self.max_response_bytes)
+        return response
 
     @staticmethod
     def _spent(started: float, waited: float) -> float:
@@ -477,9 +525,7 @@ class MistClient:
                 _header_int(headers, "X-Page-Limit", None) or PAGE_LIMIT,
             )
 
-        items, total = self._paged(fetch, parallel)
-        if total is not None and len(items) < total:
-            self._note_shortfall(f"GET {path}: got {len(items)} items, the API announced {total}")
+        items, total = self._paged(path, fetch, parallel)
         return items, total
 
     def get_paged_results(
@@ -505,59 +551,94 @@ class MistClient:
                 _int_or_none(body.get("limit")) or PAGE_LIMIT,
             )
 
-        results, total = self._paged(fetch, parallel)
-        if total is not None and len(results) < total:
-            self._note_shortfall(f"GET {path}: got {len(results)} results, the API announced {total}")
+        results, _ = self._paged(path, fetch, parallel, noun="results")
         return first, results
 
-    @staticmethod
     def _paged(
-        fetch: Callable[[int], Tuple[List[Any], Optional[int], int]], parallel: int
+        self,
+        path: str,
+        fetch: Callable[[int], Tuple[List[Any], Optional[int], int]],
+        parallel: int,
+        noun: str = "items",
     ) -> Tuple[List[Any], Optional[int]]:
-        """Return (all items, the first announced total) of fetch(page) for pages 1, 2, ... until the last."""
-        items, total, limit = fetch(1)
-        items = list(items)
-        page = 1
-        announced = total
-        if _last_page(len(items), len(items), total, limit):
-            return items, announced
-        if parallel > 1 and total is not None:
-            pages = min(MAX_PAGES, math.ceil(total / max(1, limit)))
-            if pages > 1:
-                with ThreadPoolExecutor(max_workers=min(parallel, pages - 1), thread_name_prefix="page") as pool:
-                    answers = list(pool.map(fetch, range(2, pages + 1)))
-                for page_items, page_total, page_limit in answers:
-                    items.extend(page_items)
-                    total = page_total if page_total is not None else total
-                    limit = page_limit
-                page = pages
-                last_size = len(answers[-1][0])
-                # Done unless the org grew while paging: then go on one page at a time.
-                if _last_page(last_size, len(items), total, limit) or page >= MAX_PAGES:
-                    return items, announced
-        previous: List[Any] = []
-        while page < MAX_PAGES:
-            page += 1
-            page_items, page_total, limit = fetch(page)
-            if page_items and page_items == previous:
-                # A server that ignores `page` would otherwise be asked for the same page until MAX_PAGES.
-                logger.warning("Page %d repeats page %d; stopping there", page, page - 1)
-                break
-            previous = page_items
-            items.extend(page_items)
-            total = page_total if page_total is not None else total
-            if _last_page(len(page_items), len(items), total, limit):
-                break
+        """Return (all items, the first announced total) of fetch(page) for pages 1, 2, ... until paging ends.
+
+        Records a PagingOutcome in self.paging, and a shortfall against the announced total in self.shortfalls.
+        """
+        items, announced, pages, stopped = _read_pages(fetch, parallel)
+        outcome = PagingOutcome(path, announced, len(items), pages, stopped)
+        with self._lock:
+            self.paging.append(outcome)
+        if outcome.shortfall:
+            self._note_shortfall(
+                f"GET {path}: got {len(items)} {noun}, the API announced {announced} (paging stopped: {stopped})"
+            )
+        elif stopped in ("repeated page", "page cap"):
+            logger.warning("GET %s: paging stopped at page %d (%s)", path, pages, stopped)
         return items, announced
 
 
-def _last_page(page_size: int, received: int, total: Optional[int], limit: int) -> bool:
-    """Return True when paging is done: an empty page, all of `total` received, or (no total) a short page."""
-    if page_size == 0:
-        return True
-    if total is not None:
-        return received >= total
-    return page_size < limit
+def _read_pages(
+    fetch: Callable[[int], Tuple[List[Any], Optional[int], int]], parallel: int
+) -> Tuple[List[Any], Optional[int], int, str]:
+    """Return (items, first announced total, pages requested, why paging stopped) of fetch(1), fetch(2), ...
+
+    With parallel > 1 and a total announced, pages are requested `parallel` at a time: the same calls, fewer
+    round trips; each wave is checked before the next one, so a hostile server costs at most one wave more.
+    """
+    first_items, total, limit = fetch(1)
+    items = list(first_items)
+    announced = total
+    page = 1
+    previous = first_items
+    stopped = _stop_reason(first_items, None, len(items), total, limit)
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="page") if parallel > 1 else None
+    try:
+        while stopped is None:
+            budget = _page_budget(total, limit)
+            if page >= budget:
+                stopped = "page cap"
+                break
+            width = parallel if pool is not None and total is not None else 1
+            wave = list(range(page + 1, min(budget, page + width) + 1))
+            answers = list(pool.map(fetch, wave)) if pool is not None and len(wave) > 1 else [fetch(wave[0])]
+            for page_items, page_total, page_limit in answers:
+                page += 1
+                total = page_total if page_total is not None else total
+                limit = page_limit
+                stopped = _stop_reason(page_items, previous, len(items) + len(page_items), total, limit)
+                if stopped != "repeated page":
+                    items.extend(page_items)
+                previous = page_items
+                if stopped is not None:
+                    break
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return items, announced, page, stopped
+
+
+def _page_budget(total: Optional[int], limit: int) -> int:
+    """Return the most pages to request: what the announced total needs, never more than MAX_PAGES."""
+    if total is None:
+        return MAX_PAGES
+    return max(1, min(MAX_PAGES, math.ceil(total / max(1, limit))))
+
+
+def _stop_reason(
+    page_items: List[Any], previous: Optional[List[Any]], received: int, total: Optional[int], limit: int
+) -> Optional[str]:
+    """Return why paging ends with this page (see PagingOutcome.stopped), or None to read the next one."""
+    if not page_items:
+        return "empty page"
+    if previous is not None and page_items == previous:
+        # A server that ignores `page` would otherwise be asked for the same page until the cap.
+        return "repeated page"
+    if total is not None and received >= total:
+        return "all announced"
+    if len(page_items) < limit:
+        return "last page" if total is None else "short page"
+    return None
 
 
 def _int_or_none(value: Any) -> Optional[int]:

@@ -38,10 +38,12 @@ def make_client(
     *,
     on_call: Optional[Callable[[], None]] = None,
     sleep: Callable[[float], None] = time.sleep,
+    check_stop: Optional[Callable[[], None]] = None,
 ) -> MistClient:
     """Return a Mist client for a validated configuration.
 
-    on_call runs before every request and sleep does the retry waits: the daemon's stop signal hooks in there.
+    on_call runs before every request, sleep does the retry waits and check_stop runs while an answer is awaited
+    (at least every 0.25 s): the daemon's stop signal hooks in there, so a stop never waits for a slow answer.
     """
     mist = config.mist
     return MistClient(
@@ -55,6 +57,7 @@ def make_client(
         proxy=mist.proxy,
         ca_bundle=None if mist.ca_bundle is None else str(mist.ca_bundle),
         environ=dict(config.network_environment),
+        check_stop=check_stop,
     )
 
 
