@@ -338,6 +338,9 @@ class _Delivery:
 
     def _send_from_memory(self, message: EmailMessage, name: str) -> str:
         subject = str(message["Subject"])
+        # A draft left behind would be queued by the next run: one copy of the message is enough.
+        with contextlib.suppress(OSError):
+            (self.outbox.drafts_directory / name).unlink()
         try:
             how = self._send(message_bytes(message), name)
         except DeliveryError as error:
