@@ -175,6 +175,8 @@ def outcome_failure(outcome: pipeline.CycleOutcome) -> Optional[str]:
     result = outcome.result
     if not result.complete and result.problems:
         return f"data incomplete: {len(result.problems)} API call(s) failed; first: {result.problems[0]}"
+    if outcome.write_failure is not None:
+        return outcome.write_failure
     notification = outcome.notification
     if notification is not None and notification.failed:
         first = f": {notification.errors[0]}" if notification.errors else ""
@@ -411,8 +413,12 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
     def cycle() -> Optional[str]:
         from mist_infra_manager.alerting import notification_service
 
-        # Before collecting: a queued alert must not wait for the API to come back.
-        notification_service.flush_outbox(config)
+        # Before collecting: a queued alert must not wait for the API to come back. A disk fault here must not
+        # keep the cycle (and its alert) from running.
+        try:
+            notification_service.flush_outbox(config)
+        except OSError as error:
+            logger.error("The outbox could not be sent before the cycle: %s", error)
         return outcome_failure(run_pipeline(config, mode, stopper))
 
     def send_alert(kind: str, detail: str, now: dt.datetime) -> bool:
