@@ -34,7 +34,7 @@ from typing import Any, Collection, List, Optional, Sequence, Tuple, Union
 
 from mist_infra_manager.settings import EmailSettings
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_bytes
+from mist_infra_manager.state.fileio import atomic_write_bytes, make_private_directory
 
 logger = logging.getLogger(__name__)
 
@@ -463,12 +463,15 @@ class Outbox:
 
     def put(self, data: bytes, name: str) -> Path:
         """Store a message atomically and return its path; raises OSError when it cannot be written."""
+        make_private_directory(self.directory)
         path = _unique_path(self.directory, name)
         atomic_write_bytes(path, data)
         return path
 
     def draft(self, data: bytes, name: str) -> Path:
         """Write a message to outbox/drafts/ (not sent from there); raises OSError."""
+        # outbox/ first: created on the way to drafts/, it would get the umask's mode.
+        make_private_directory(self.directory)
         path = self.drafts_directory / name
         atomic_write_bytes(path, data)
         return path
