@@ -22,6 +22,7 @@ from mist_infra_manager.settings import (
     EmailSettings,
     HistorySettings,
     LoggingSettings,
+    MetricsSettings,
     MistSettings,
     MonitoringSettings,
     NotificationSettings,
@@ -147,6 +148,11 @@ SCHEMA: Dict[str, Any] = {
         "max_bytes": Field("int", 5_000_000, minimum=10_000),
         "backup_count": Field("int", 5, minimum=0, maximum=100),
     },
+    "metrics": {
+        "listen": Field("listen", None, nullable=True),
+        "sites": Field("choice", "all", choices=("all", "affected")),
+        "textfile": Field("path", None, nullable=True),
+    },
     "notifications": {
         "enabled": Field("bool", True),
         "repeat_interval": Field("duration", "4h"),
@@ -180,6 +186,7 @@ _TYPE_WORDS = {
     "sle_duration": "an SLE window such as 1d, 12h or 7d",
     "email_list": "a list of email addresses",
     "base_url": "a URL",
+    "listen": "host:port such as 127.0.0.1:9101",
     "choice": "one of",
 }
 
@@ -211,6 +218,11 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
                 return None, f"{path}: {error}"
             value = value.rstrip("/")
         return value, None
+    if kind == "listen":
+        if isinstance(value, str) and not value.strip():
+            return None, None  # empty: off
+        error = _check_listen(value)
+        return (None, f"{path}: {error}") if error else (value.strip(), None)
     if kind == "bool":
         if not isinstance(value, bool):
             return None, f"{path}: expected true or false, got {shown}"
@@ -253,6 +265,15 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
             return None, f"{path}: not an email address: {bad[0]!r}"
         return [item.strip() for item in value], None
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _check_listen(value: Any) -> Optional[str]:
+    """Return what is wrong with a host:port listen address, or None."""
+    text = value.strip() if isinstance(value, str) else ""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"expected host:port such as 127.0.0.1:9101, got {_describe(value, secret=False)}"
+    return None
 
 
 def _check_base_url(value: str) -> Optional[str]:
@@ -452,6 +473,7 @@ def _resolve_paths(config: Dict[str, Any], raw: Any, base: Path) -> None:
     config["mist"]["ca_bundle"] = _resolve_path(config["mist"].get("ca_bundle"), base)
     email = config["notifications"]["email"]
     email["ca_bundle"] = _resolve_path(email.get("ca_bundle"), base)
+    config["metrics"]["textfile"] = _resolve_path(config["metrics"]["textfile"], base)
 
 
 def _settings(config: Dict[str, Any], source: str) -> Settings:
@@ -472,6 +494,7 @@ def _settings(config: Dict[str, Any], source: str) -> Settings:
             email=EmailSettings(**email),
         ),
         source=source,
+        metrics=MetricsSettings(**config["metrics"]),
     )
 
 

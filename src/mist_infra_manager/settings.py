@@ -136,6 +136,23 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`metrics`: the Prometheus endpoint of the daemon and the textfile for node_exporter."""
+
+    listen: Optional[str] = None
+    sites: str = "all"
+    textfile: Optional[Path] = None
+
+    @property
+    def address(self) -> Optional[Tuple[str, int]]:
+        """Return (host, port) of `listen`, None when off."""
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration; `source` names the file (or "demo") in messages."""
 
@@ -149,6 +166,7 @@ class Settings:
     logging: LoggingSettings
     notifications: NotificationSettings
     source: str
+    metrics: MetricsSettings = MetricsSettings()
 
     def secrets(self) -> List[str]:
         """Return the secret values of this configuration, for redaction of every output."""
