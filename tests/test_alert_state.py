@@ -241,3 +241,32 @@ def test_problems_list_critical_before_major_before_trend() -> None:
 
     assert kinds == ["critical", "major", "trend", "trend"]
     assert isinstance(alert_state.current_problems(result)[0], Problem)
+
+
+def test_times_of_past_events_later_than_now_are_clamped_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = alert_state.state_path(tmp_path)
+    future = FIXED_NOW + timedelta(days=3)
+    entry = alert_state.Entry("s1", "Site 1", "coverage", "critical", 60.0, future, future, future)
+    kept = alert_state.Entry("s2", "Site 2", "coverage", "major", 75.0, FIXED_NOW, FIXED_NOW, None)
+    alert_state.save_state(path, {entry.key: entry, kept.key: kept}, future)
+
+    with caplog.at_level(logging.WARNING):
+        state = alert_state.load_state(path, FIXED_NOW)
+
+    clamped = state[entry.key]
+    assert (clamped.first_seen, clamped.last_seen, clamped.last_sent) == (FIXED_NOW, FIXED_NOW, FIXED_NOW)
+    assert state[kept.key] == kept
+    [warning] = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert "1 problem(s) carry times later than now" in warning and str(path) in warning
+
+
+def test_the_state_records_the_outbox_names_it_decided(tmp_path: Path) -> None:
+    path = alert_state.state_path(tmp_path)
+    name = "20250314T060000Z-001-critical-abc123.eml"
+    alert_state.save_state(path, {}, FIXED_NOW, [name, "../../etc/passwd"])
+
+    stored = alert_state.StateStore(tmp_path).load(FIXED_NOW)
+
+    assert stored.outbox == [name] and stored.entries == {}

@@ -145,3 +145,32 @@ def test_a_phase_budget_hands_out_at_most_its_allowance_counting_retries() -> No
     assert PhaseBudget(0, lambda: 0).take() is False
     unlimited = PhaseBudget(None, lambda: 10**6)
     assert all(unlimited.take() for _ in range(100))
+
+
+def test_a_stored_call_an_hour_in_the_future_counts_as_now_with_a_warning(tmp_path: Path, caplog) -> None:
+    future = (START + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (tmp_path / "call_meter.json").write_text(json.dumps({"calls": [{"at": future, "count": 7}]}), encoding="utf-8")
+    clock = FakeClock()
+    meter = CallMeter(tmp_path, clock)
+
+    assert meter.snapshot() == (7, None)
+    assert "1 call time(s) after now" in caplog.text
+    meter.record(1)
+    stored = json.loads((tmp_path / "call_meter.json").read_text(encoding="utf-8"))
+    assert stored["calls"] == [{"at": "2026-11-28T03:00:00Z", "count": 8}]
+    clock.advance(minutes=61)
+    assert meter.snapshot() == (0, None)
+
+
+def test_a_rate_limit_block_ending_in_the_future_is_kept_and_an_absurd_one_is_capped_at_an_hour(
+    tmp_path: Path, caplog
+) -> None:
+    meter_file = tmp_path / "call_meter.json"
+    meter_file.write_text(json.dumps({"calls": [], "blocked_until": "2026-11-28T03:30:00Z"}), encoding="utf-8")
+    assert CallMeter(tmp_path, FakeClock()).snapshot() == (0, START + timedelta(minutes=30))
+    assert caplog.text == ""
+
+    meter_file.write_text(json.dumps({"calls": [], "blocked_until": "2026-12-05T03:00:00Z"}), encoding="utf-8")
+    assert CallMeter(tmp_path, FakeClock()).snapshot() == (0, START + timedelta(hours=1))
+    assert "shortened to 2026-11-28T04:00:00Z" in caplog.text
+    assert call_budget.block_from_retry_after(START, 10**9) == START + timedelta(hours=1)

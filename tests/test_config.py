@@ -537,3 +537,26 @@ def test_a_token_with_a_line_break_from_the_environment_is_trimmed_and_one_with_
     assert errors == [
         f"{SOURCE}: mist.api_token: the token (from MIST_API_TOKEN) holds spaces, control or non-ASCII characters"
     ]
+
+
+def test_reports_file_mode_is_a_quoted_octal_string_kept_as_an_int() -> None:
+    assert config.validate(quiet(), SOURCE, ENVIRON).reports.file_mode == 0o640
+    assert config.validate(quiet(reports={"file_mode": "0644"}), SOURCE, ENVIRON).reports.file_mode == 0o644
+    assert config.validate(quiet(reports={"file_mode": "600"}), SOURCE, ENVIRON).reports.file_mode == 0o600
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (420, 'expected a quoted octal string such as "0640", got 420 (put the mode in quotes)'),
+        (644, "got 644 (put the mode in quotes)"),
+        ("0755", "must be at most 0666 (no execute, set-id or sticky bits)"),
+        ("1644", "must be at most 0666"),
+        ("0400", "must keep the owner's read and write (0600)"),
+        ("rw-r--r--", "expected 3 or 4 octal digits"),
+        ("0o644", "expected 3 or 4 octal digits"),
+    ],
+)
+def test_a_bad_reports_file_mode_is_refused_with_a_clear_message(value: Any, words: str) -> None:
+    errors = errors_of(quiet(reports={"file_mode": value}))
+    assert len(errors) == 1 and errors[0].startswith(f"{SOURCE}: reports.file_mode: ") and words in errors[0]

@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from mist_infra_manager.state import heartbeat
 from mist_infra_manager.state.heartbeat import FAILING, RECOVERED, CycleRecord, HealthState
 
@@ -152,3 +154,16 @@ def test_an_unwritable_heartbeat_is_a_warning_not_an_error(tmp_path: Path, caplo
     blocker.write_text("a file where the folder should be", encoding="utf-8")
     assert heartbeat.write(blocker / "heartbeat.json", {"state": "running"}) is False
     assert "Cannot write the heartbeat" in caplog.text
+
+
+@pytest.mark.parametrize("content", [b'{"schema_version": 1, "state": "\xff"}', b"[" * 100_000, b'["running"]'])
+def test_an_undecodable_too_deep_or_wrong_shaped_heartbeat_is_set_aside_and_starts_afresh(
+    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state" / "heartbeat.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+
+    assert heartbeat.load_state(path) == HealthState()
+    assert (path.parent / "heartbeat.json.corrupt").read_bytes() == content
+    assert "heartbeat is rewritten" in caplog.text

@@ -17,7 +17,7 @@ from mist_infra_manager.alerting import email_delivery
 from mist_infra_manager.analysis import catalog, trend_analyzer
 from mist_infra_manager.analysis.models import RunResult
 from mist_infra_manager.settings import Settings
-from mist_infra_manager.state import history_store
+from mist_infra_manager.state import fileio, history_store
 from mist_infra_manager.state.history_store import HistoryStore
 from result_builders import make_result, site
 
@@ -418,3 +418,38 @@ def test_the_names_the_outbox_gives_are_the_ones_retention_recognizes(tmp_path: 
         assert history_store.SENT_EML_PATTERN.match(
             outbox.new_name(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), kind)
         )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [gzip.compress(b'{"format": 1, "taken_at": "\xff"}'), gzip.compress(b"[" * 100_000), gzip.compress(b"[1]")],
+)
+def test_an_undecodable_too_deep_or_wrong_shaped_snapshot_is_set_aside_and_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    good, bad = record(tmp_path, YESTERDAY - timedelta(hours=1), YESTERDAY)
+    bad.write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        baseline = HistoryStore(tmp_path).baseline(NOW)
+    assert baseline is not None and baseline.taken_at == YESTERDAY - timedelta(hours=1)
+    assert len(warnings_of(caplog)) == 1 and bad.with_name(bad.name + ".corrupt").read_bytes() == content
+
+
+def test_a_snapshot_larger_than_the_limit_once_decompressed_is_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (good,) = record(tmp_path, YESTERDAY)
+    monkeypatch.setattr(fileio, "MAX_DECOMPRESSED_BYTES", 100)
+    with caplog.at_level(logging.WARNING):
+        assert HistoryStore(tmp_path).last_snapshot(YESTERDAY.date()) is None
+    assert "once decompressed" in caplog.text and good.with_name(good.name + ".corrupt").exists()
+
+
+def test_a_rollup_of_the_wrong_shape_is_set_aside_and_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    record(tmp_path, YESTERDAY)
+    rollup = tmp_path / YESTERDAY.date().isoformat() / "rollup.json"
+    rollup.write_text('{"format": 1, "snapshots": "many"}')
+    with caplog.at_level(logging.WARNING):
+        entries = HistoryStore(tmp_path).entries(YESTERDAY.date())
+    assert len(entries) == 1 and rollup.with_name("rollup.json.corrupt").exists()
+    assert len(warnings_of(caplog)) == 1

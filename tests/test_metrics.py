@@ -212,6 +212,7 @@ def test_a_one_shot_report_run_writes_the_textfile_atomically(
     assert samples[("mist_infra_manager_collection_complete", ())] == 1
     assert samples[("mist_infra_manager_api_calls_total", ())] > 0
     assert [path.name for path in textfile.parent.iterdir()] == ["mist.prom"], "no temporary file left behind"
+    assert textfile.stat().st_mode & 0o777 == 0o640
 
 
 def test_a_listen_address_that_is_taken_is_one_line_and_exit_1(

@@ -417,7 +417,7 @@ def test_the_outbox_is_sent_oldest_first_before_the_new_alert(tmp_path: Path, sm
         message = email_delivery.build_message(
             subject=subject,
             sender="mist-alerts@example.test",
-            recipients=["noc@example.test"],
+            recipients=["noc@example.test", "oncall@example.test"],
             text=subject,
             now=FIXED_NOW + timedelta(minutes=minute),
             kind="critical",
@@ -427,7 +427,7 @@ def test_the_outbox_is_sent_oldest_first_before_the_new_alert(tmp_path: Path, sm
     outcome = run_notifications(sample_result(), config, FIXED_NOW + timedelta(hours=1))
 
     assert [message.subject for message in smtp.messages][:2] == ["first", "second"]
-    assert smtp.messages[0].rcpt_tos == ["noc@example.test"]
+    assert smtp.messages[0].rcpt_tos == ["noc@example.test", "oncall@example.test"]
     assert len(smtp.messages) == 3 and outcome.sent[:2] == ["first", "second"]
     assert outbox_files(config) == []
 

@@ -63,6 +63,17 @@ MIST_API_HOSTS = (
     "api.us.mist-federal.com",
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Read by the Mist client (proxies, CA bundle); validate() keeps them in config["network_environment"].
+NETWORK_ENVIRONMENT_VARIABLES = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 
 Config = Settings
 
@@ -93,7 +104,7 @@ def parse_duration_seconds(text: str) -> float:
 class Field:
     """One configuration key: its kind, default and limits."""
 
-    kind: str  # str, int, number, bool, path, duration, sle_duration, email_list, base_url, choice, level
+    kind: str  # str, int, number, bool, path, duration, sle_duration, email_list, base_url, choice, file_mode
     default: Any = None
     choices: Tuple[str, ...] = ()
     minimum: Optional[float] = None
@@ -113,6 +124,7 @@ SCHEMA: Dict[str, Any] = {
         "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
         "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
         "sites_cache_minutes": Field("number", 60, minimum=0),
+        # Secret: a proxy URL may hold a password.
         "proxy": Field("str", None, nullable=True, secret=True),
         "ca_bundle": Field("path", None, nullable=True),
     },
@@ -129,6 +141,8 @@ SCHEMA: Dict[str, Any] = {
     "reports": {
         "directory": Field("path", "reports"),
         "keep_days": Field("int", 30, minimum=1),
+        # A quoted octal string in the file ("0644"), an int once validated.
+        "file_mode": Field("file_mode", 0o640),
     },
     "history": {
         # Default: <reports.directory>/history.
@@ -188,7 +202,12 @@ _TYPE_WORDS = {
     "base_url": "a URL",
     "listen": "host:port such as 127.0.0.1:9101",
     "choice": "one of",
+    "file_mode": 'a quoted octal file mode such as "0640"',
 }
+_FILE_MODE_PATTERN = re.compile(r"^[0-7]{3,4}$")
+# Reports must stay readable and writable by the tool; no execute, set-id or sticky bits.
+FILE_MODE_REQUIRED = 0o600
+FILE_MODE_MAXIMUM = 0o666
 
 
 def _describe(value: Any, secret: bool) -> str:
@@ -264,6 +283,8 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
         if bad:
             return None, f"{path}: not an email address: {bad[0]!r}"
         return [item.strip() for item in value], None
+    if kind == "file_mode":
+        return _check_file_mode(value, path)
     raise AssertionError(f"unknown field kind {kind}")
 
 
@@ -274,6 +295,22 @@ def _check_listen(value: Any) -> Optional[str]:
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         return f"expected host:port such as 127.0.0.1:9101, got {_describe(value, secret=False)}"
     return None
+
+
+def _check_file_mode(value: Any, path: str) -> Tuple[Any, Optional[str]]:
+    """Return (mode as an int, None) for a quoted octal string within 0600..0666, else (None, error)."""
+    if not isinstance(value, str):
+        # YAML 1.1 reads an unquoted 0644 as the number 420 and 644 as six hundred forty-four: refuse both.
+        return None, f'{path}: expected a quoted octal string such as "0640", got {value!r} (put the mode in quotes)'
+    text = value.strip()
+    if not _FILE_MODE_PATTERN.match(text):
+        return None, f'{path}: expected 3 or 4 octal digits such as "0640", got {value!r}'
+    mode = int(text, 8)
+    if mode & ~FILE_MODE_MAXIMUM:
+        return None, f"{path}: must be at most 0666 (no execute, set-id or sticky bits), got {value!r}"
+    if mode & FILE_MODE_REQUIRED != FILE_MODE_REQUIRED:
+        return None, f"{path}: must keep the owner's read and write (0600), got {value!r}"
+    return mode, None
 
 
 def _check_base_url(value: str) -> Optional[str]:
@@ -476,7 +513,7 @@ def _resolve_paths(config: Dict[str, Any], raw: Any, base: Path) -> None:
     config["metrics"]["textfile"] = _resolve_path(config["metrics"]["textfile"], base)
 
 
-def _settings(config: Dict[str, Any], source: str) -> Settings:
+def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
     notifications = dict(config["notifications"])
     email = dict(notifications.pop("email"), recipients=tuple(config["notifications"]["email"]["recipients"]))
     return Settings(
@@ -495,6 +532,10 @@ def _settings(config: Dict[str, Any], source: str) -> Settings:
         ),
         source=source,
         metrics=MetricsSettings(**config["metrics"]),
+        # The proxy and CA variables, for a client that must not read os.environ behind the caller's back.
+        network_environment=tuple(
+            (key, value) for key, value in environ.items() if key.upper() in NETWORK_ENVIRONMENT_VARIABLES
+        ),
     )
 
 
@@ -516,9 +557,36 @@ def validate(
     _check_token(config, environ, require_token, errors)
     _check_relations(config, environ, errors)
     _resolve_paths(config, raw, base_directory or (PROJECT_ROOT if is_checkout() else Path.cwd()))
+    errors.extend(_check_network(config))
     if errors:
         raise ConfigError([f"{source}: {error}" for error in errors])
-    return _settings(config, source)
+    return _settings(config, source, environ)
+
+
+def _check_network(config: Dict[str, Any]) -> List[str]:
+    """Resolve the CA bundle paths and check them and mist.proxy; return the errors."""
+    errors: List[str] = []
+    proxy = config["mist"].get("proxy")
+    if proxy:
+        parsed = urlparse(proxy)
+        try:
+            valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 0) >= 0
+        except ValueError:  # a port that is not a number
+            valid = False
+        if not valid:
+            userinfo, at, host = parsed.netloc.rpartition("@")
+            shown = parsed._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}") if at else parsed
+            errors.append(
+                f"mist.proxy: expected a proxy URL such as http://proxy.example.com:3128, got {shown.geturl()!r}"
+            )
+    for section, where in (
+        (config["mist"], "mist.ca_bundle"),
+        (config["notifications"]["email"], "notifications.email.ca_bundle"),
+    ):
+        path = section.get("ca_bundle")
+        if path is not None and not path.is_file():
+            errors.append(f"{where}: no such file: {path} (expected a PEM file of CA certificates)")
+    return errors
 
 
 def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool = True) -> Settings:

@@ -61,6 +61,8 @@ class ReportsSettings:
 
     directory: Path
     keep_days: int
+    # The mode of report files (reports.file_mode, an octal string in the file); state files stay 0600.
+    file_mode: int = 0o640
 
 
 @dataclass(frozen=True)
@@ -167,10 +169,16 @@ class Settings:
     notifications: NotificationSettings
     source: str
     metrics: MetricsSettings = MetricsSettings()
+    # (name, value) of the proxy and CA environment variables the run was started with.
+    network_environment: Tuple[Tuple[str, str], ...] = ()
 
     def secrets(self) -> List[str]:
         """Return the secret values of this configuration, for redaction of every output."""
         values = [self.mist.api_token, self.notifications.email.password, proxy_password(self.mist.proxy)]
+        # A proxy password from the environment's proxy variables is never shown either.
+        values.extend(
+            proxy_password(value) for key, value in self.network_environment if key.upper().endswith("_PROXY")
+        )
         return [value for value in values if value]
 
 

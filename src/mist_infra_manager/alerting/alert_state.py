@@ -2,15 +2,21 @@
 
 A problem is one (site, metric, kind) with kind `critical`, `major` (the site-metric's SLE severity) or `trend`
 (a day-over-day degradation). `decide` is pure: previous state and this run's problems in, a Decision out;
-`next_state` returns what to save once the emails went out. The file is `<reports.directory>/state/alert_state.json`.
+`next_state` returns the state to save. The file is `<reports.directory>/state/alert_state.json`; it is saved
+*before* an email is queued and sent (see notification_service), and `StateStore` falls back to a folder under
+the system temp directory when it cannot be written there, so that an unwritable state never repeats an email on
+every run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
-from dataclasses import dataclass, field
+import stat
+import tempfile
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -18,6 +24,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from mist_infra_manager.analysis.models import SEVERITY_RANK, RunResult
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
+
+# The temp-directory folder holding the fallback alert state of every reports directory (one subfolder each).
+FALLBACK_DIRECTORY_NAME = "mist-infra-manager"
+FALLBACK_FOLDER_MODE = 0o700
+# Hex digits of the SHA-256 of the reports directory that name its fallback folder.
+FALLBACK_HASH_DIGITS = 16
 
 logger = logging.getLogger(__name__)
 
@@ -351,26 +363,150 @@ def parse_state(document: Any) -> Dict[Key, Entry]:
     return state
 
 
-def load_state(path: Path) -> Dict[Key, Entry]:
-    """Return the saved state, {} when there is none; a corrupt file is set aside with a warning, never raised."""
-    document = read_json_or_none(path, "alert state file")
-    if document is None:
-        return {}
-    try:
-        return parse_state(document)
-    except (KeyError, TypeError, ValueError) as error:
-        aside = path.with_name(path.name + ".corrupt")
-        with contextlib.suppress(OSError):
-            os.replace(path, aside)
-        logger.warning(
-            "The alert state file %s is not usable (%s); set aside as %s, every active problem counts as new",
-            path,
-            error,
-            aside.name,
+def parse_outbox_names(document: Any) -> List[str]:
+    """Return the outbox message names a state document records as decided (queued or about to be)."""
+    names = document.get("outbox") if isinstance(document, dict) else None
+    if not isinstance(names, list):
+        return []
+    return [name for name in names if isinstance(name, str) and paths.OUTBOX_NAME_PATTERN.match(name)]
+
+
+def clamp_future(state: Mapping[Key, Entry], now: datetime, where: Path) -> Dict[Key, Entry]:
+    """Return the state with first_seen, last_seen and last_sent later than now set to now, with one warning.
+
+    Those are times of past events: a later one means the clock jumped forward and back, and a last_sent in the
+    future would silence reminders until that time.
+    """
+    clamped: Dict[Key, Entry] = {}
+    changed = 0
+    for key, entry in state.items():
+        last_sent = None if entry.last_sent is None else min(entry.last_sent, now)
+        fixed = replace(
+            entry, first_seen=min(entry.first_seen, now), last_seen=min(entry.last_seen, now), last_sent=last_sent
         )
-        return {}
+        if fixed != entry:
+            changed += 1
+        clamped[key] = fixed
+    if changed:
+        logger.warning(
+            "Alert state %s: %d problem(s) carry times later than now (%s); the clock jumped back: set to now",
+            where,
+            changed,
+            _iso(now),
+        )
+    return clamped
 
 
-def save_state(path: Path, state: Mapping[Key, Entry], now: datetime) -> None:
-    """Write the state atomically."""
-    atomic_write_json(path, state_document(state, now))
+def load_state(path: Path, now: Optional[datetime] = None) -> Dict[Key, Entry]:
+    """Return the saved state, {} when there is none; a corrupt file is set aside with a warning, never raised.
+
+    With now, times of past events that lie in the future are clamped to now (clamp_future).
+    """
+    return _load_document(path, now)[0]
+
+
+def _state_problem(document: Any) -> Optional[str]:
+    """Return why a document is not an alert state, None when it is one."""
+    try:
+        parse_state(document)
+    except (KeyError, TypeError, ValueError) as error:
+        return str(error) or type(error).__name__
+    return None
+
+
+def _load_document(path: Path, now: Optional[datetime]) -> Tuple[Dict[Key, Entry], Optional[Dict[str, Any]]]:
+    document = read_json_or_none(
+        path, "alert state file", check=_state_problem, outcome="every active problem counts as new"
+    )
+    if document is None:
+        return {}, None
+    state = parse_state(document)
+    return (state if now is None else clamp_future(state, now, path)), document
+
+
+def save_state(path: Path, state: Mapping[Key, Entry], now: datetime, outbox: Iterable[str] = ()) -> None:
+    """Write the state atomically, with the outbox names of the messages decided; raises OSError."""
+    document = state_document(state, now)
+    document["outbox"] = sorted(set(outbox))
+    atomic_write_json(path, document)
+
+
+# --- Where the state lives ------------------------------------------------------------------------------------
+
+
+def fallback_path(reports_directory: Path) -> Path:
+    """Return the fallback alert state file of a reports directory: one folder per directory under the temp dir."""
+    digest = hashlib.sha256(str(reports_directory.absolute()).encode("utf-8")).hexdigest()[:FALLBACK_HASH_DIGITS]
+    folder = Path(tempfile.gettempdir()) / FALLBACK_DIRECTORY_NAME / f"alert-state-{digest}"
+    return folder / STATE_FILE_NAME
+
+
+def _private_folder(folder: Path) -> None:
+    """Create folder (and its parent) 0700; raises OSError when it is a symlink or another user's (shared /tmp)."""
+    for level in (folder.parent, folder):
+        with contextlib.suppress(FileExistsError):
+            level.mkdir(mode=FALLBACK_FOLDER_MODE)
+        info = os.lstat(level)
+        if not stat.S_ISDIR(info.st_mode):
+            raise OSError(f"{level} is not a folder")
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise OSError(f"{level} belongs to another user")
+
+
+@dataclass
+class StoredState:
+    """The state as loaded: its problems and the outbox names of the messages it decided."""
+
+    entries: Dict[Key, Entry]
+    outbox: List[str]
+
+
+class StateStore:
+    """The alert state of a reports directory, at its usual place or, when that cannot be written, a fallback.
+
+    `note` says, after save, that the fallback was used (or that nothing could be written): the email carries it.
+    """
+
+    def __init__(self, reports_directory: Path) -> None:
+        self.primary = state_path(reports_directory)
+        self.fallback = fallback_path(reports_directory)
+        self.note: Optional[str] = None
+
+    def load(self, now: datetime) -> StoredState:
+        """Return the newer of the usual and the fallback state (the fallback exists only after a failed save)."""
+        entries, document = _load_document(self.primary, now)
+        if self.fallback.is_file():
+            fallback_entries, fallback_document = _load_document(self.fallback, now)
+            if fallback_document is not None and (
+                document is None or str(fallback_document.get("updated_at")) > str(document.get("updated_at"))
+            ):
+                logger.warning("Alert state: using the fallback %s, newer than %s", self.fallback, self.primary)
+                entries, document = fallback_entries, fallback_document
+        return StoredState(entries, parse_outbox_names(document))
+
+    def save(self, state: Mapping[Key, Entry], now: datetime, outbox: Iterable[str] = ()) -> bool:
+        """Save the state; returns False when neither the usual place nor the fallback could be written."""
+        names = list(outbox)
+        try:
+            save_state(self.primary, state, now, names)
+        except OSError as error:
+            reason = error.strerror or str(error)
+        else:
+            if self.fallback.is_file():
+                with contextlib.suppress(OSError):
+                    self.fallback.unlink()
+            self.note = None
+            return True
+        try:
+            _private_folder(self.fallback.parent)
+            save_state(self.fallback, state, now, names)
+        except OSError as fallback_error:
+            self.note = (
+                f"alert state could not be saved to {self.primary} ({reason}) nor to the fallback {self.fallback} "
+                f"({fallback_error.strerror or fallback_error}): this alert may repeat at every run"
+            )
+            logger.error("%s", self.note[0].upper() + self.note[1:])
+            return False
+        self.note = f"alert state could not be saved to {self.primary} ({reason}); using fallback {self.fallback}"
+        logger.error("%s", self.note[0].upper() + self.note[1:])
+        return True

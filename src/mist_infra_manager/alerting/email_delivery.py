@@ -4,34 +4,50 @@ Outbox layout (under `reports.directory`):
   outbox/<YYYYmmddTHHMMSSZ>-<NNN>-<kind>-<hex>.eml   messages the SMTP server has not accepted yet; sent oldest
                                                       first by the next run, each removed once accepted
   outbox/sent/<same name>                            messages written by `transport: file` (and --demo)
+  outbox/drafts/<same name>                          a message written before its alert state was saved; moved
+                                                      into outbox/ once the state records it
+  outbox/rejected/<name>                             anything found in outbox/ that the outbox did not write
+                                                      (other names, symlinks, foreign recipients, garbage): never sent
+
+The outbox sends only what it wrote itself: a regular file (never followed through a symlink) named by
+OUTBOX_NAME_PATTERN, of a sane size, parseable, from the configured sender to exactly the configured recipients.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import secrets as random_tokens
 import smtplib
 import socket
 import ssl
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Collection, List, Optional, Sequence, Tuple, Union
 
 from mist_infra_manager.settings import EmailSettings
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_bytes
+from mist_infra_manager.state.fileio import atomic_write_bytes, make_private_directory
 
 logger = logging.getLogger(__name__)
 
 OUTBOX_DIRECTORY_NAME = paths.OUTBOX_DIRECTORY_NAME
 FILE_TRANSPORT_DIRECTORY_NAME = paths.FILE_TRANSPORT_DIRECTORY_NAME
 EML_SUFFIX = ".eml"
+DRAFTS_DIRECTORY_NAME = "drafts"
+REJECTED_DIRECTORY_NAME = "rejected"
+# The outbox's own folders inside outbox/, skipped when it looks for messages.
+OUTBOX_SUBFOLDERS = (FILE_TRANSPORT_DIRECTORY_NAME, DRAFTS_DIRECTORY_NAME, REJECTED_DIRECTORY_NAME)
+# The largest outbox file sent: an alert is under 100 kB of HTML plus the summary attachment (about 2 MB at
+# 10,000 sites); most SMTP relays refuse more than 25 MB anyway.
+MAX_OUTBOX_MESSAGE_BYTES = 25 * 1024 * 1024
 # The names Outbox.new_name makes; retention deletes only files matching it.
 OUTBOX_NAME_PATTERN = paths.OUTBOX_NAME_PATTERN
 OUTBOX_TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -60,6 +76,8 @@ class SmtpSettings:
     username: Optional[str] = None
     password: Optional[str] = None
     timeout_seconds: float = 30.0
+    # A PEM file of CA certificates trusted in addition to the system's (notifications.email.ca_bundle).
+    ca_bundle: Optional[str] = None
 
     @classmethod
     def from_config(cls, email: EmailSettings) -> SmtpSettings:
@@ -73,6 +91,7 @@ class SmtpSettings:
             username=email.username or None,
             password=email.password or None,
             timeout_seconds=float(email.timeout_seconds),
+            ca_bundle=None if email.ca_bundle is None else str(email.ca_bundle),
         )
 
     def __repr__(self) -> str:
@@ -162,6 +181,9 @@ class SmtpTransport:
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
+        if self.settings.ca_bundle:
+            # Raises OSError or ssl.SSLError for a file that is not PEM certificates: reported as a TLS problem.
+            context.load_verify_locations(cafile=self.settings.ca_bundle)
         if not self.settings.verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -200,7 +222,7 @@ class SmtpTransport:
         if isinstance(error, ssl.SSLCertVerificationError):
             text = (
                 f"TLS certificate of {where} not trusted ({error.verify_message or error.reason}); "
-                "install the relay's CA certificate or set notifications.email.verify_tls: false"
+                "set notifications.email.ca_bundle to the relay's CA file, or notifications.email.verify_tls: false"
             )
         elif isinstance(error, ssl.SSLError):
             text = f"TLS handshake with {where} failed ({error.reason or error}); check use_tls/use_ssl and the port"
@@ -322,11 +344,18 @@ def _unique_path(directory: Path, name: str) -> Path:
 
 
 class Outbox:
-    """The messages not delivered yet, one .eml file each, named so that sorting by name is oldest first."""
+    """The messages not delivered yet, one .eml file each, named so that sorting by name is oldest first.
 
-    def __init__(self, reports_directory: Path) -> None:
+    sender and recipients are the configured ones: a queued file addressed otherwise is set aside, never sent.
+    """
+
+    def __init__(self, reports_directory: Path, sender: str = "", recipients: Sequence[str] = ()) -> None:
         self.directory = reports_directory / OUTBOX_DIRECTORY_NAME
         self.sent_directory = self.directory / FILE_TRANSPORT_DIRECTORY_NAME
+        self.drafts_directory = self.directory / DRAFTS_DIRECTORY_NAME
+        self.rejected_directory = self.directory / REJECTED_DIRECTORY_NAME
+        self.sender = sender
+        self.recipients = list(recipients)
         self._sequence = 0
 
     def new_name(self, now: datetime, kind: str) -> str:
@@ -336,17 +365,160 @@ class Outbox:
         stamp = now.astimezone(timezone.utc).strftime(OUTBOX_TIMESTAMP_FORMAT)
         return f"{stamp}-{self._sequence:03d}-{safe_kind}-{random_tokens.token_hex(3)}{EML_SUFFIX}"
 
-    def pending(self) -> List[Path]:
-        """Return the queued messages, oldest first."""
-        if not self.directory.is_dir():
+    def _entries(self) -> List[Path]:
+        """Return everything in outbox/ except its own real subfolders, sorted by name."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(
-            (path for path in self.directory.iterdir() if path.is_file() and path.name.endswith(EML_SUFFIX)),
-            key=lambda path: path.name,
-        )
+        except OSError as error:
+            logger.warning("Outbox: cannot list %s: %s", self.directory, error.strerror or error)
+            return []
+        entries = []
+        for name in names:
+            path = self.directory / name
+            if name in OUTBOX_SUBFOLDERS and not path.is_symlink() and path.is_dir():
+                continue
+            entries.append(path)
+        return entries
+
+    def pending(self) -> List[Path]:
+        """Return the queued messages (regular files with an outbox name), oldest first, without checking them."""
+        return [
+            path
+            for path in self._entries()
+            if OUTBOX_NAME_PATTERN.match(path.name) and not path.is_symlink() and path.is_file()
+        ]
+
+    def checked(self) -> List[Tuple[Path, bytes, str]]:
+        """Return (path, bytes, subject) of the queued messages fit to send, oldest first.
+
+        Anything else in outbox/ is moved to outbox/rejected/ with one warning naming it and why.
+        """
+        fit = []
+        for path in self._entries():
+            try:
+                data, subject = self._check(path)
+            except _Unfit as unfit:
+                self.reject(path, str(unfit))
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                logger.warning("Outbox: cannot read %s (%s); kept for the next run", path, error.strerror or error)
+                continue
+            fit.append((path, data, subject))
+        return fit
+
+    def _check(self, path: Path) -> Tuple[bytes, str]:
+        if not OUTBOX_NAME_PATTERN.match(path.name):
+            raise _Unfit("not a name the outbox gives its messages")
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            raise _Unfit("a symbolic link")
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unfit("not a regular file")
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise _Unfit("owned by another user")
+        data = _read_capped(path)
+        if not data:
+            raise _Unfit("empty")
+        if len(data) > MAX_OUTBOX_MESSAGE_BYTES:
+            raise _Unfit(f"larger than {MAX_OUTBOX_MESSAGE_BYTES} bytes")
+        try:
+            parsed = message_from_bytes(data, policy=policy.default)
+            senders = [address.lower() for _, address in getaddresses([str(parsed.get("From", ""))]) if address]
+            addressed = [
+                address.lower()
+                for header in ("To", "Cc", "Bcc")
+                for _, address in getaddresses([str(value) for value in parsed.get_all(header, [])])
+                if address
+            ]
+            subject = str(parsed.get("Subject", "")).strip()
+            message_id = str(parsed.get("Message-ID", "")).strip()
+        except Exception as error:  # the email parser raises many kinds of errors on garbage headers
+            raise _Unfit(f"not parseable as an email ({type(error).__name__})") from None
+        if not message_id or not senders or not parsed.get_payload():
+            raise _Unfit("not parseable as an email (no From, Message-ID or body)")
+        if senders != _addresses([self.sender]):
+            raise _Unfit(f"sender {', '.join(senders)} is not the configured from_address")
+        if sorted(set(addressed)) != sorted(set(_addresses(self.recipients))):
+            raise _Unfit(f"recipients {', '.join(addressed)} are not the configured ones")
+        return data, subject
+
+    def reject(self, path: Path, reason: str) -> None:
+        """Move path (the link itself for a symlink) to outbox/rejected/, with one warning; never raises."""
+        target = self.rejected_directory / path.name
+        try:
+            self.rejected_directory.mkdir(parents=True, exist_ok=True)
+            counter = 1
+            while os.path.lexists(target):
+                target = self.rejected_directory / f"{path.name}.{counter}"
+                counter += 1
+            os.replace(path, target)
+        except OSError as error:
+            logger.warning("Outbox: %s is not sent (%s); it cannot be set aside either: %s", path, reason, error)
+            return
+        logger.warning("Outbox: %s is not sent (%s); set aside as %s", path, reason, target)
 
     def put(self, data: bytes, name: str) -> Path:
         """Store a message atomically and return its path; raises OSError when it cannot be written."""
+        make_private_directory(self.directory)
         path = _unique_path(self.directory, name)
         atomic_write_bytes(path, data)
         return path
+
+    def draft(self, data: bytes, name: str) -> Path:
+        """Write a message to outbox/drafts/ (not sent from there); raises OSError."""
+        # outbox/ first: created on the way to drafts/, it would get the umask's mode.
+        make_private_directory(self.directory)
+        path = self.drafts_directory / name
+        atomic_write_bytes(path, data)
+        return path
+
+    def promote(self, name: str) -> Path:
+        """Move a draft into the outbox proper and return its new path; raises OSError."""
+        path = self.directory / name
+        os.replace(self.drafts_directory / name, path)
+        return path
+
+    def recover_drafts(self, decided: Collection[str]) -> None:
+        """Queue the drafts the saved alert state records; delete the others (their run stopped before saving)."""
+        try:
+            names = sorted(os.listdir(self.drafts_directory))
+        except OSError:
+            return
+        for name in names:
+            if name in decided and OUTBOX_NAME_PATTERN.match(name) and (self.drafts_directory / name).is_file():
+                try:
+                    self.promote(name)
+                except OSError as error:
+                    logger.warning("Outbox: cannot queue the draft %s: %s", name, error)
+                    continue
+                logger.info("Outbox: queued %s, decided by a run that stopped before sending it", name)
+                continue
+            with contextlib.suppress(OSError):
+                (self.drafts_directory / name).unlink()
+            logger.info("Outbox: dropped the draft %s: its run stopped before saving the alert state", name)
+
+    def accepted(self, path: Path) -> None:
+        """Forget a message the server accepted (or the file transport wrote)."""
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _addresses(values: Sequence[str]) -> List[str]:
+    return [address.lower() for _, address in getaddresses(list(values)) if address]
+
+
+class _Unfit(Exception):
+    """Why an outbox file is not sent."""
+
+
+def _read_capped(path: Path) -> bytes:
+    """Return the bytes of a regular file opened without following a symlink, at most one past the cap."""
+    descriptor = os.open(str(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise _Unfit("not a regular file")
+        return handle.read(MAX_OUTBOX_MESSAGE_BYTES + 1)

@@ -1,12 +1,18 @@
 """Email alerts of a run: decide what is new (alert_state), render it (templates), deliver it (email_delivery).
 
-`process_run` is called by the pipeline after the reports are written (modes report and all): it sends the outbox
-first, then at most one alert email (critical, major or trend, carrying every active problem) or one "resolved"
-email. `send_monitoring_alert` is the daemon's "monitoring is failing / recovered" email over the same delivery.
+`process_run` is called by the pipeline in modes report and all, whether or not the report files could be
+written (a write failure arrives as a note the email carries): it sends the outbox first, then at most one alert
+email (critical, major or trend, carrying every active problem) or one "resolved" email.
+`send_monitoring_alert` is the daemon's "monitoring is failing / recovered" email over the same delivery.
+
+Order for a new email, so that neither a crash nor an unwritable state sends it twice: the message is written as a
+draft, the alert state recording it is saved (StateStore: the usual file or a fallback), the draft moves into the
+outbox, and the outbox is sent, each message removed once the server accepted it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -26,7 +32,6 @@ from mist_infra_manager.alerting.email_delivery import (
     SmtpTransport,
     Transport,
     build_message,
-    envelope_of,
     header_text,
     message_bytes,
 )
@@ -250,7 +255,7 @@ class _Delivery:
         email = config.notifications.email
         self.sender: str = email.from_address or ""
         self.recipients: List[str] = list(email.recipients)
-        self.outbox = Outbox(config.reports.directory)
+        self.outbox = Outbox(config.reports.directory, self.sender, self.recipients)
         self.transport: Transport
         if email.transport == "file":
             self.transport = FileTransport(self.outbox.sent_directory)
@@ -261,82 +266,98 @@ class _Delivery:
     def close(self) -> None:
         self.transport.close()
 
-    def _send(self, data: bytes, sender: str, recipients: Sequence[str], name: str) -> str:
+    def _send(self, data: bytes, name: str) -> str:
         if isinstance(self.transport, FileTransport):
-            path = self.transport.send(data, sender, recipients, name)
+            path = self.transport.send(data, self.sender, self.recipients, name)
             self.outcome.written_eml.append(path)
             return WRITTEN
-        self.transport.send(data, sender, recipients)
+        self.transport.send(data, self.sender, self.recipients)
         return SENT
 
-    def flush_outbox(self) -> None:
-        """Send the queued messages oldest first, removing each once accepted; stop when the server is down."""
-        pending = self.outbox.pending()
+    def flush_outbox(self, only: Optional[str] = None) -> bool:
+        """Send the queued messages (only the one named `only` when given) oldest first, removing each once accepted.
+
+        Stops when the server is down; returns whether the message `only` was delivered.
+        """
+        pending = [item for item in self.outbox.checked() if only is None or item[0].name == only]
         if not pending:
-            return
-        logger.info("Outbox: %s waiting; sending them first", _plural(len(pending), "message"))
-        for index, path in enumerate(pending):
+            return False
+        if only is None:
+            logger.info("Outbox: %s waiting; sending them first", _plural(len(pending), "message"))
+        for index, (path, data, subject) in enumerate(pending):
             try:
-                data = path.read_bytes()
-            except OSError as error:
-                logger.error("Outbox: cannot read %s: %s", path, error)
-                self.outcome.failed = True
-                continue
-            sender, recipients, subject = envelope_of(data)
-            try:
-                how = self._send(data, sender or self.sender, recipients or self.recipients, path.name)
+                how = self._send(data, path.name)
             except DeliveryError as error:
                 self.outcome.failed = True
                 self.outcome.errors.append(str(error))
+                if only is not None:
+                    self.outcome.queued.append(path)
+                    logger.error("Email not sent (%s): %s; kept as %s for the next run", subject, error, path)
+                    return False
                 left = len(pending) - index if error.connection else 1
                 logger.error(
                     "Outbox: %s not sent (%s): %s; kept for the next run", _plural(left, "message"), path.name, error
                 )
                 if error.connection:
-                    return
+                    return False
                 continue
-            path.unlink(missing_ok=True)
-            if how == SENT:
-                self.outcome.sent.append(subject)
-            logger.info("Outbox: %s %s (%s)", how, path.name, subject)
+            # At once after the 250: the window in which a crash would send this message again.
+            self.outbox.accepted(path)
+            self._delivered(how, subject, path.name)
+        return True
 
-    def deliver(self, message: EmailMessage, kind: str, now: datetime) -> str:
-        """Send one new message, keeping it in the outbox when that fails; return sent, written, queued or lost."""
-        data = message_bytes(message)
-        name = self.outbox.new_name(now, kind)
-        subject = str(message["Subject"])
-        try:
-            how = self._send(data, self.sender, self.recipients, name)
-        except DeliveryError as error:
-            self.outcome.failed = True
-            self.outcome.errors.append(str(error))
-            try:
-                path = self.outbox.put(data, name)
-            except OSError as write_error:
-                logger.error(
-                    "Email NOT sent and NOT kept (%s): %s; cannot write the outbox: %s", subject, error, write_error
-                )
-                return LOST
-            self.outcome.queued.append(path)
-            logger.error("Email not sent (%s): %s; kept as %s for the next run", subject, error, path)
-            return QUEUED
+    def _delivered(self, how: str, subject: str, name: str) -> None:
         if how == SENT:
             self.outcome.sent.append(subject)
             logger.info(
-                "Email sent to %s via %s: %s", _plural(len(self.recipients), "recipient"), self.transport.where, subject
+                "Email sent to %s via %s: %s (%s)",
+                _plural(len(self.recipients), "recipient"),
+                self.transport.where,
+                subject,
+                name,
             )
         else:
             logger.info("Email written to %s: %s", self.outcome.written_eml[-1], subject)
+
+    def deliver(self, message: EmailMessage, kind: str, now: datetime) -> str:
+        """Queue one new message in the outbox and send it; return sent, written, queued or lost."""
+        name = self.outbox.new_name(now, kind)
+        try:
+            self.outbox.draft(message_bytes(message), name)
+        except OSError as error:
+            logger.error("Cannot write the outbox %s: %s", self.outbox.directory, error.strerror or error)
+        return self.send_draft(message, name)
+
+    def send_draft(self, message: EmailMessage, name: str) -> str:
+        """Move the draft `name` into the outbox and send it; without a draft (outbox unwritable) send from memory."""
+        try:
+            self.outbox.promote(name)
+        except OSError:
+            return self._send_from_memory(message, name)
+        return SENT if self.flush_outbox(only=name) else QUEUED
+
+    def _send_from_memory(self, message: EmailMessage, name: str) -> str:
+        subject = str(message["Subject"])
+        # A draft left behind would be queued by the next run: one copy of the message is enough.
+        with contextlib.suppress(OSError):
+            (self.outbox.drafts_directory / name).unlink()
+        try:
+            how = self._send(message_bytes(message), name)
+        except DeliveryError as error:
+            self.outcome.failed = True
+            self.outcome.errors.append(str(error))
+            logger.error("Email NOT sent and NOT kept (%s): %s; the outbox cannot be written", subject, error)
+            return LOST
+        self._delivered(how, subject, name)
         return how
 
 
 def _attachment(result: RunResult, files: Optional[ReportFiles]) -> Tuple[str, bytes]:
+    """Return the SUMMARY_REPORT attachment rendered from the result: the file on disk may not exist (disk full)."""
     if files is not None:
-        try:
-            return files.summary_txt.name, files.summary_txt.read_bytes()
-        except OSError as error:
-            logger.warning("Cannot read %s for the email; attaching a fresh copy: %s", files.summary_txt, error)
-    name = f"SUMMARY_REPORT_{result.generated_at.strftime(report_generator.TIMESTAMP_FORMAT)}.txt"
+        name = files.summary_txt.name
+    else:
+        name = f"SUMMARY_REPORT_{result.generated_at.strftime(report_generator.TIMESTAMP_FORMAT)}.txt"
     return name, report_generator.render_summary_text(result).encode("utf-8")
 
 
@@ -364,25 +385,28 @@ def process_run(
     files: Optional[ReportFiles],
     config: Settings,
     now: datetime,
+    *,
+    notes: Sequence[str] = (),
 ) -> NotificationOutcome:
-    """Send the outbox, then the run's alert or resolved email when the alert state says so; save the state.
+    """Send the outbox, then the run's alert or resolved email when the alert state says so.
 
-    Does nothing when notifications or email are disabled. Never raises for delivery problems: they are logged in
-    one line, the message is kept in the outbox and `failed` is set (the run then exits 1).
+    notes: lines the email must carry (e.g. "Report files could not be written to ..."). Does nothing when email
+    is disabled. Never raises for delivery or state-file problems: they are logged in one line, the message is
+    kept in the outbox and `failed` is set (the run then exits 1).
     """
     outcome = NotificationOutcome()
     if not enabled(config):
         outcome.summary = "Email disabled (notifications.enabled / notifications.email.enabled)"
         return outcome
     now = _utc(now)
-    notifications = config.notifications
-    state_file = alert_state.state_path(config.reports.directory)
+    store = alert_state.StateStore(config.reports.directory)
     delivery = _Delivery(config, outcome)
     try:
+        stored = store.load(now)
+        delivery.outbox.recover_drafts(stored.outbox)
         delivery.flush_outbox()
-        previous = alert_state.load_state(state_file)
         decision = alert_state.decide(
-            previous,
+            stored.entries,
             alert_state.current_problems(result),
             alert_state.site_metric_severities(result),
             trends_computed=result.trends is not None,
@@ -390,31 +414,33 @@ def process_run(
             repeat_interval=repeat_interval_of(config),
         )
         outcome.decision = decision
-        resolved = decision.resolved if notifications.send_resolved else []
-        alert_sent = resolved_sent = True
-        if decision.send_alert or resolved:
-            attachment = _attachment(result, files)
-            email = alert_extras(
-                result,
-                decision,
-                previous=previous,
-                resolved=resolved,
-                max_rows=notifications.max_rows_per_table,
-                repeat_interval=notifications.repeat_interval,
-                attachment_name=attachment[0],
-                now=now,
-            )
-            if decision.send_alert:
-                rendered = render_alert(result, email)
-                alert_sent = delivery.deliver(_message(rendered, config, now, attachment), rendered.kind, now) != LOST
-                resolved_sent = alert_sent
-            else:
-                rendered = render_resolved(result, email)
-                resolved_sent = (
-                    delivery.deliver(_message(rendered, config, now, attachment), KIND_RESOLVED, now) != LOST
-                )
-            outcome.summary = f"Email: {rendered.subject}"
-        elif decision.problems:
+        _email_decision(result, files, config, now, list(notes), stored, store, delivery)
+    finally:
+        delivery.close()
+    return outcome
+
+
+def _email_decision(
+    result: RunResult,
+    files: Optional[ReportFiles],
+    config: Settings,
+    now: datetime,
+    notes: List[str],
+    stored: alert_state.StoredState,
+    store: alert_state.StateStore,
+    delivery: _Delivery,
+) -> None:
+    """Save the state of the decision, then send its email (a draft first; see the module docstring)."""
+    outcome = delivery.outcome
+    decision = outcome.decision
+    assert decision is not None
+    notifications = config.notifications
+    previous = stored.entries
+    # Names still queued from earlier runs stay recorded: recover_drafts needs them after a crash.
+    queued = [name for name in stored.outbox if (delivery.outbox.directory / name).exists()]
+    resolved = decision.resolved if notifications.send_resolved else []
+    if not (decision.send_alert or resolved):
+        if decision.problems:
             outcome.summary = (
                 f"Email: none; {_plural(len(decision.problems), 'active problem')} already emailed, "
                 f"repeated every {notifications.repeat_interval}"
@@ -422,14 +448,47 @@ def process_run(
         else:
             outcome.summary = "Email: none; no critical, major or trend problem"
         logger.info("%s", outcome.summary)
-        alert_state.save_state(
-            state_file,
-            alert_state.next_state(previous, decision, now, alert_sent=alert_sent, resolved_sent=resolved_sent),
-            now,
+        store.save(alert_state.next_state(previous, decision, now, alert_sent=True, resolved_sent=True), now, queued)
+        return
+    attachment = _attachment(result, files)
+    email = alert_extras(
+        result,
+        decision,
+        previous=previous,
+        resolved=resolved,
+        max_rows=notifications.max_rows_per_table,
+        repeat_interval=notifications.repeat_interval,
+        attachment_name=attachment[0],
+        now=now,
+    )
+    kind = alert_kind(result, decision) if decision.send_alert else KIND_RESOLVED
+
+    def message(extra: Sequence[str]) -> Tuple[RenderedEmail, EmailMessage]:
+        extras = dict(email, notes=[*notes, *extra])
+        rendered = render_alert(result, extras) if decision.send_alert else render_resolved(result, extras)
+        return rendered, _message(rendered, config, now, attachment)
+
+    rendered, built = message([])
+    name = delivery.outbox.new_name(now, kind)
+    try:
+        delivery.outbox.draft(message_bytes(built), name)
+    except OSError as error:
+        logger.error("Cannot write the outbox %s: %s", delivery.outbox.directory, error.strerror or error)
+    # The state first: once it says "sent", no later run sends these problems again before repeat_interval.
+    decided = alert_state.next_state(previous, decision, now, alert_sent=True, resolved_sent=True)
+    store.save(decided, now, [*queued, name])
+    if store.note is not None:
+        rendered, built = message([store.note[0].upper() + store.note[1:]])
+        with contextlib.suppress(OSError):
+            delivery.outbox.draft(message_bytes(built), name)
+    outcome.summary = f"Email: {rendered.subject}"
+    logger.info("%s", outcome.summary)
+    if delivery.send_draft(built, name) == LOST:
+        # Neither sent nor kept: the next run must decide again.
+        sent_alert = not decision.send_alert
+        store.save(
+            alert_state.next_state(previous, decision, now, alert_sent=sent_alert, resolved_sent=False), now, queued
         )
-    finally:
-        delivery.close()
-    return outcome
 
 
 def flush_outbox(config: Settings) -> bool:

@@ -17,13 +17,22 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
+from mist_infra_manager.state.fileio import (
+    PRIVATE_FILE_MODE,
+    atomic_write_json,
+    expect_object,
+    make_private_directory,
+    read_json_or_none,
+)
 
 logger = logging.getLogger(__name__)
 
 METER_FILE_NAME = paths.METER_FILE_NAME
 METER_VERSION = 1
 WINDOW_SECONDS = 3600
+# A rate-limit block ends at most this far ahead (Retry-After is capped at an hour too); a stored block
+# beyond it comes from a clock that jumped or a damaged file and would stop every run for days.
+MAX_BLOCK_SECONDS = 3600
 # How long a writer waits for another process holding the meter's lock before it gives up on recording.
 LOCK_TIMEOUT_SECONDS = 10.0
 
@@ -98,6 +107,25 @@ def calls_total_of(document: Any) -> int:
     return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else 0
 
 
+def clamp_to_now(
+    entries: List[Entry], blocked_until: Optional[datetime], now: datetime
+) -> Tuple[List[Entry], Optional[datetime], int]:
+    """Return (entries, blocked_until, entries clamped) with past calls stored in the future moved to now.
+
+    Calls are past events: one stored after now comes from a clock that jumped back and would count in every
+    rolling hour until the clock catches up. A block's end belongs in the future and is kept, capped at
+    MAX_BLOCK_SECONDS from now.
+    """
+    second = _epoch(now)
+    clamped = sum(1 for moment, _ in entries if moment > second)
+    if clamped:
+        entries = [(min(moment, second), count) for moment, count in entries]
+    limit = now + timedelta(seconds=MAX_BLOCK_SECONDS)
+    if blocked_until is not None and blocked_until > limit:
+        blocked_until = limit
+    return entries, blocked_until, clamped
+
+
 def meter_document(entries: List[Entry], blocked_until: Optional[datetime], calls_total: int = 0) -> Dict[str, Any]:
     """Return the JSON document of a meter."""
     return {
@@ -145,20 +173,43 @@ class CallMeter:
         """Return the meter's clock reading."""
         return self._clock()
 
-    def _read(self) -> Tuple[List[Entry], Optional[datetime]]:
-        return parse_meter(read_json_or_none(self.path, "API call meter"))
+    def _read(self, now: datetime) -> Tuple[List[Entry], Optional[datetime]]:
+        document = read_json_or_none(
+            self.path, "API call meter", check=expect_object("calls"), outcome="the meter starts empty"
+        )
+        entries, stored_block = parse_meter(document)
+        entries, blocked_until, clamped = clamp_to_now(entries, stored_block, now)
+        if clamped:
+            logger.warning(
+                "The API call meter %s holds %d call time(s) after now (the clock went back?); counted as now",
+                self.path,
+                clamped,
+            )
+        if blocked_until != stored_block:
+            logger.warning(
+                "The API call meter %s holds a rate-limit block until %s, more than %d s ahead; shortened to %s",
+                self.path,
+                format_time(stored_block),
+                MAX_BLOCK_SECONDS,
+                format_time(blocked_until),
+            )
+        return entries, blocked_until
 
     def snapshot(self) -> Tuple[int, Optional[datetime]]:
         """Return (calls in the last rolling hour, blocked_until) as the file says now."""
-        entries, blocked_until = self._read()
         now = self._clock()
+        entries, blocked_until = self._read(now)
         if blocked_until is not None and blocked_until <= now:
             blocked_until = None
         return calls_in_window(entries, now), blocked_until
 
     def total(self) -> int:
         """Return the calls recorded since the meter file was created."""
-        return calls_total_of(read_json_or_none(self.path, "API call meter"))
+        return calls_total_of(
+            read_json_or_none(
+                self.path, "API call meter", check=expect_object("calls"), outcome="the meter starts empty"
+            )
+        )
 
     def record(self, calls: int, *, blocked_until: Optional[datetime] = None) -> None:
         """Add calls made now (and a rate-limit block) to the file; read, merge and written under a lock."""
@@ -167,12 +218,12 @@ class CallMeter:
         # Imported here: only runs that made calls need it, and it costs start-up time.
         import filelock
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
+        lock = filelock.FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS, mode=PRIVATE_FILE_MODE)
         try:
+            make_private_directory(self.path.parent)
             with lock:
                 now = self._clock()
-                entries, stored_block = self._read()
+                entries, stored_block = self._read(now)
                 if calls > 0:
                     entries.append((_epoch(now), calls))
                 block = max((b for b in (stored_block, blocked_until) if b is not None and b > now), default=None)
@@ -211,4 +262,4 @@ def block_from_retry_after(now: datetime, retry_after: Optional[float]) -> Optio
     """Return when a 429's Retry-After ends, or None without one."""
     if retry_after is None:
         return None
-    return now + timedelta(seconds=retry_after)
+    return now + timedelta(seconds=min(max(retry_after, 0.0), MAX_BLOCK_SECONDS))

@@ -21,7 +21,7 @@ from mist_infra_manager.analysis import catalog
 from mist_infra_manager.analysis.models import ClassifierStat, MetricResult
 from mist_infra_manager.mist.call_budget import format_time, parse_time
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_text, read_json_or_none
+from mist_infra_manager.state.fileio import atomic_write_text, expect_object, read_json_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +76,13 @@ def load_sites(state_directory: Path, org_id: str, now: datetime, max_age_minute
     """Return the usable cached sites list, or None."""
     if max_age_minutes <= 0:
         return None
-    return cached_sites(
-        read_json_or_none(state_directory / SITES_CACHE_FILE_NAME, "sites cache"), org_id, now, max_age_minutes
+    document = read_json_or_none(
+        state_directory / SITES_CACHE_FILE_NAME,
+        "sites cache",
+        check=expect_object("sites"),
+        outcome="the sites list is fetched again",
     )
+    return cached_sites(document, org_id, now, max_age_minutes)
 
 
 def save_sites(state_directory: Path, org_id: str, fetched_at: datetime, site_list: List[Any]) -> None:
@@ -231,7 +235,12 @@ def summary_removed(state: DetailState, now: datetime) -> bool:
 
 def load_detail(state_directory: Path, org_id: str, duration: str) -> DetailState:
     """Return the detail cache of this org and window (empty when missing or of another)."""
-    document = read_json_or_none(state_directory / DETAIL_CACHE_FILE_NAME, "classifier detail cache")
+    document = read_json_or_none(
+        state_directory / DETAIL_CACHE_FILE_NAME,
+        "classifier detail cache",
+        check=expect_object("entries"),
+        outcome="classifier detail is fetched again",
+    )
     return parse_detail(document, org_id, duration)
 
 

@@ -1,29 +1,51 @@
 """REST client for the Juniper Mist API: one Session, timeouts, retries, paging and a call counter.
 
+Each attempt of a call has one deadline, `timeout_seconds`, for connecting and reading the whole answer, and a
+cap on the decompressed answer (bounded_http). Paging stops at an empty, short or repeated page and after at
+most MAX_PAGES pages, whatever total the server announces.
+
 The token travels only in the Authorization header; it is never logged and never part of an exception.
+
+Corporate networks: the proxy and the CA bundle come from the `environ` mapping the client is given (the
+process environment by default), read by the client itself rather than by requests, so that ~/.netrc is never
+consulted and tests can inject an environment:
+  HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (lower case wins, as in curl and urllib), with NO_PROXY;
+  REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE, then SSL_CERT_FILE, then SSL_CERT_DIR (else certifi's bundle).
+The `proxy` and `ca_bundle` arguments (mist.proxy, mist.ca_bundle) override them.
 """
 
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import math
+import os
 import random
+import re
+import socket
+import ssl
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+
+from mist_infra_manager.mist import bounded_http
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 PAGE_LIMIT = 1000
-# A guard against a server that never sends a short page.
-MAX_PAGES = 10_000
+# The most pages one paged read requests, whatever total the server announces: 100 pages of 1000 are 100,000
+# sites, ten times the 10,000-site org of the benchmarks, and 100 calls stay well within the hourly budget (5000).
+MAX_PAGES = 100
 CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 0.5
@@ -33,6 +55,29 @@ RATE_LIMIT_BACKOFF_SECONDS = 5.0
 # Mist counts calls per hour: a Retry-After beyond that is treated as an hour.
 MAX_RETRY_AFTER_SECONDS = 3600.0
 USER_AGENT = "mist-infra-manager/1.0"
+# The CA bundle variables, in the order they are looked at (requests reads the first two, OpenSSL the last two).
+CA_ENVIRONMENT_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})([^'\"]*)")
+
+
+@dataclass(frozen=True)
+class PagingOutcome:
+    """One paged read: the total the API announced (None without one), the items delivered, pages and why it ended.
+
+    stopped is "all announced" or "last page" (short, with no total) when it ended normally, otherwise
+    "short page", "empty page", "repeated page" or "page cap" (MAX_PAGES, or the pages the total needs).
+    """
+
+    path: str
+    announced: Optional[int]
+    delivered: int
+    pages: int
+    stopped: str
+
+    @property
+    def shortfall(self) -> bool:
+        """Return whether fewer items were delivered than announced."""
+        return self.announced is not None and self.delivered < self.announced
 
 
 class MistApiError(Exception):
@@ -89,6 +134,111 @@ def _detail(response: requests.Response) -> str:
     return f": {str(detail)[:200]}" if detail else ""
 
 
+def masked_url(url: str) -> str:
+    """Return a URL fit for messages and logs: a password in it replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _environment_value(environ: Mapping[str, str], name: str) -> Optional[str]:
+    """Return a proxy variable as curl and urllib read it: the lower-case name first, then the upper-case one."""
+    for key in (name.lower(), name.upper()):
+        value = (environ.get(key) or "").strip()
+        if value:
+            return value
+    return None
+
+
+def _bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
+    """Return True when NO_PROXY covers the host: `*`, a domain suffix, host:port, or (for an IP) a CIDR block."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        for entry in (item.strip() for item in no_proxy.split(",")):
+            try:
+                if "/" in entry and address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return bool(urllib.request.proxy_bypass_environment(f"{host}:{port}", {"no": no_proxy}))  # type: ignore[attr-defined]
+
+
+def proxy_for(url: str, environ: Mapping[str, str], proxy: Optional[str] = None) -> Optional[str]:
+    """Return the proxy URL requests to `url` go through, or None for a direct connection.
+
+    An explicit `proxy` (mist.proxy) is used for http and https alike and ignores NO_PROXY: it is set for this one
+    API host, so a NO_PROXY meant for other tools does not silently undo it. From the environment, the scheme's
+    variable (HTTPS_PROXY or HTTP_PROXY, else ALL_PROXY) applies unless NO_PROXY covers the host.
+    """
+    if proxy:
+        chosen = proxy.strip()
+    else:
+        parts = urlsplit(url)
+        found = _environment_value(environ, f"{parts.scheme}_proxy") or _environment_value(environ, "all_proxy")
+        if not found:
+            return None
+        no_proxy = _environment_value(environ, "no_proxy")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if no_proxy and _bypasses_proxy(parts.hostname or "", port, no_proxy):
+            return None
+        chosen = found
+    # curl and requests take "proxy:3128" as http://proxy:3128.
+    return chosen if "://" in chosen else f"http://{chosen}"
+
+
+def verify_for(environ: Mapping[str, str], ca_bundle: Optional[str] = None) -> Tuple[Union[bool, str], str]:
+    """Return (requests' verify value, where it came from): ca_bundle (mist.ca_bundle), else the first CA variable.
+
+    SSL_CERT_FILE and SSL_CERT_DIR are passed on explicitly: requests uses certifi's bundle, which OpenSSL's
+    variables do not reach.
+    """
+    if ca_bundle:
+        return str(ca_bundle), "mist.ca_bundle"
+    for name in CA_ENVIRONMENT_VARIABLES:
+        value = (environ.get(name) or "").strip()
+        if value:
+            return value, name
+    return True, ""
+
+
+class _TokenAuth(requests.auth.AuthBase):
+    """Sets the token header on every request. An explicit auth also keeps requests from reading ~/.netrc."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Token {token}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "_TokenAuth(***)"
+
+
+def _causes(error: BaseException) -> List[BaseException]:
+    """Return error and every exception it wraps (requests and urllib3 nest them in args, reason and causes)."""
+    found: List[BaseException] = []
+    pending: List[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or any(current is seen for seen in found):
+            continue
+        found.append(current)
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        pending.extend(current.args)
+    return found
+
+
+def _first(causes: List[BaseException], kind: Union[type, Tuple[type, ...]]) -> Optional[BaseException]:
+    return next((cause for cause in causes if isinstance(cause, kind)), None)
+
+
 class MistClient:
     """A thread-safe Mist API client that counts every HTTP request it makes."""
 
@@ -102,9 +252,39 @@ class MistClient:
         max_retry_wait_seconds: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         on_call: Optional[Callable[[], None]] = None,
+        proxy: Optional[str] = None,
+        ca_bundle: Optional[str] = None,
+        environ: Optional[Mapping[str, str]] = None,
+        check_stop: Optional[Callable[[], None]] = None,
+        max_response_bytes: int = bounded_http.MAX_RESPONSE_BYTES,
     ) -> None:
+        """proxy (mist.proxy) and ca_bundle (mist.ca_bundle) override the environment: see proxy_for, verify_for.
+
+        environ: where HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE and the like are read (default os.environ).
+        Raises MistApiError when the CA bundle named does not exist.
+        """
         self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        self._host = parts.netloc.rpartition("@")[2]
+        environment = os.environ if environ is None else environ
+        self.proxy = proxy_for(self.base_url, environment, proxy)
+        scheme_variable = f"{parts.scheme.upper()}_PROXY"
+        self._proxy_source = (
+            "mist.proxy"
+            if proxy
+            else scheme_variable
+            if _environment_value(environment, scheme_variable)
+            else "ALL_PROXY"
+        )
+        verify, self._verify_source = verify_for(environment, ca_bundle)
+        if isinstance(verify, str) and not Path(verify).exists():
+            raise MistApiError(f"{self._verify_source}: the CA bundle {verify} does not exist")
         self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        # timeout_seconds bounds a whole attempt (connect, headers and body), not each socket read.
+        self.deadline_seconds = timeout_seconds
+        self.max_response_bytes = max_response_bytes
+        # check_stop raises to stop the run; it is run while waiting for the server, at least every 0.25 s.
+        self.guard = bounded_http.CallGuard(check_stop or bounded_http.never_stop)
         self.max_retry_wait_seconds = max_retry_wait_seconds
         self._sleep = sleep
         self._on_call = on_call
@@ -112,16 +292,24 @@ class MistClient:
         self._calls = 0
         # Paged reads that ended with fewer items than the API announced: the run says so in its notes.
         self.shortfalls: List[str] = []
+        # Every paged read: what the API announced, what was delivered, and why paging stopped.
+        self.paging: List[PagingOutcome] = []
         self.session = requests.Session()
         # One connection per worker, plus the two org-level pagers that run beside each other.
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0)
+        adapter = bounded_http.BoundedAdapter(
+            self.guard, pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update(
-            {"Authorization": f"Token {token}", "Accept": "application/json", "User-Agent": USER_AGENT}
-        )
-        # requests would otherwise read credentials from ~/.netrc and proxies from the environment per call.
+        self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        self.session.auth = _TokenAuth(token)
+        # requests would otherwise read credentials from ~/.netrc, and proxies and CA from os.environ per call:
+        # both are settled here, from the environment this client was given.
         self.session.trust_env = False
+        self.session.verify = verify
+        if self.proxy:
+            self.session.proxies = {"http": self.proxy, "https": self.proxy}
+            logger.debug("Mist API %s through the proxy %s", self._host, masked_url(self.proxy))
 
     @property
     def calls(self) -> int:
@@ -152,21 +340,26 @@ class MistClient:
         last_problem = ""
         for attempt in range(MAX_ATTEMPTS):
             self._count_call()
+            sent = time.monotonic()
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout)
-            except requests.Timeout:
-                last_problem = f"timed out after {self.timeout[1]:g} s"
-                response = None
-            except requests.ConnectionError as error:
-                last_problem = f"cannot connect to {self.base_url} ({type(error).__name__})"
-                response = None
+                response = self._bounded_get(url, params)
+            except bounded_http.ResponseTooLarge as error:
+                raise MistApiError(f"GET {path}: {error}", 200, path) from None
             except requests.RequestException as error:
-                # A body cut off mid-transfer and the like: retried as a network error. The exception text is
-                # not used, since it may quote request headers.
-                last_problem = f"the connection failed ({type(error).__name__})"
+                # The exception text itself is never shown: it may quote request headers or a proxy password.
+                last_problem, retry = self._describe_failure(error)
                 response = None
+                logger.debug("GET %s: %s (%.0f ms)", path, last_problem, (time.monotonic() - sent) * 1000)
+                if not retry:
+                    raise MistApiError(f"GET {path}: {last_problem}", None, path) from None
             if response is not None:
                 status = response.status_code
+                logger.debug(
+                    "GET %s -> %d in %.0f ms",
+                    response.request.path_url if response.request is not None else path,
+                    status,
+                    response.elapsed.total_seconds() * 1000,
+                )
                 if status == 200:
                     try:
                         return response.json(), response.headers
@@ -202,6 +395,93 @@ class MistClient:
             self._sleep(wait)
             waited += wait
         raise MistApiError(f"GET {path}: {last_problem} after {attempt + 1} attempts", None, path)
+
+    def _describe_failure(self, error: requests.RequestException) -> Tuple[str, bool]:
+        """Return (one-line cause, worth a retry) of a request that got no HTTP answer, without secrets."""
+        host = self._host
+        causes = _causes(error)
+        via = f" through the proxy {masked_url(self.proxy)}" if self.proxy else ""
+        if self.proxy and isinstance(error, requests.exceptions.ProxyError):
+            proxy = masked_url(self.proxy)
+            refusal = next(
+                (_TUNNEL_REFUSED.search(str(cause)) for cause in causes if _TUNNEL_REFUSED.search(str(cause))), None
+            )
+            if refusal is not None:
+                code = refusal.group(1)
+                status = f"{code}{refusal.group(2).rstrip()}"
+                if code.startswith("5"):
+                    # The proxy could not reach the host: that may pass.
+                    return f"the proxy {proxy} failed the connection to {host} ({status})", True
+                hint = (
+                    "it wants credentials: give them in the proxy URL, http://user:password@host:port"
+                    if code == "407"
+                    else "ask for the host to be allowed, or check the proxy URL"
+                )
+                # A refusal by the proxy will not change on a retry.
+                return (
+                    f"the proxy {proxy} refused the connection to {host} ({status}): {hint} ({self._proxy_source})",
+                    False,
+                )
+            if _first(causes, socket.gaierror) is not None:
+                return f"cannot resolve the proxy host of {proxy}: DNS lookup failed (check {self._proxy_source})", True
+            if _first(causes, ConnectionRefusedError) is not None:
+                return (
+                    f"the proxy {proxy} refused the connection: nothing listens there (check {self._proxy_source})",
+                    True,
+                )
+            return f"the proxy {proxy} failed the connection to {host} (check {self._proxy_source})", True
+        verification = _first(causes, ssl.SSLCertVerificationError)
+        if verification is not None:
+            reason = (
+                getattr(verification, "verify_message", None)
+                or getattr(verification, "reason", None)
+                or "verify failed"
+            )
+            where = f"the CA bundle of {self._verify_source}" if self._verify_source else "the built-in CA list"
+            inspected = (
+                f", through the proxy {masked_url(self.proxy)} (it may re-sign with its own CA)" if self.proxy else ""
+            )
+            return (
+                f"TLS certificate of {host} not trusted ({reason}; checked against {where}{inspected}): "
+                "set mist.ca_bundle to your corporate CA file (or REQUESTS_CA_BUNDLE)",
+                False,
+            )
+        if isinstance(error, requests.exceptions.SSLError):
+            tls = _first(causes, ssl.SSLError)
+            reason = getattr(tls, "reason", None) or type(tls or error).__name__
+            return f"TLS handshake with {host}{via} failed ({reason})", True
+        if isinstance(error, requests.exceptions.ConnectTimeout):
+            return f"connecting to {host}{via} timed out after {self.timeout[0]:g} s (a firewall may drop it)", True
+        if isinstance(error, requests.Timeout):
+            # timeout_seconds bounds the whole answer (bounded_http), not one socket read.
+            return f"{host} sent no complete answer within {self.deadline_seconds:g} s (deadline)", True
+        if isinstance(error, requests.ConnectionError):
+            if _first(causes, socket.gaierror) is not None:
+                hint = (
+                    "check mist.base_url"
+                    if self.proxy
+                    else "check the host name, or set mist.proxy / HTTPS_PROXY if DNS goes through a proxy"
+                )
+                return f"cannot resolve {urlsplit(self.base_url).hostname}: DNS lookup failed ({hint})", True
+            if _first(causes, ConnectionRefusedError) is not None:
+                return (
+                    f"cannot connect to {host}: connection refused (nothing listens there, or a firewall rejects it)",
+                    True,
+                )
+            failure = _first(causes, OSError)
+            detail = getattr(failure, "strerror", None) or type(failure or error).__name__
+            return f"cannot connect to {host}{via} ({detail})", True
+        if isinstance(error, requests.exceptions.InvalidSchema) and self.proxy:
+            return f"the proxy {masked_url(self.proxy)} has a scheme this tool cannot use (http or https only)", False
+        # A body cut off mid-transfer and the like: retried as a network error.
+        return f"the connection failed ({type(error).__name__})", True
+
+    def _bounded_get(self, url: str, params: Optional[Mapping[str, Any]]) -> requests.Response:
+        """Return a response read whole within the call's deadline; raises ResponseTooLarge and requests' errors."""
+        with self.guard.deadline(self.deadline_seconds):
+            response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+            bounded_http.read_body(response, self.max_response_bytes)
+        return response
 
     @staticmethod
     def _spent(started: float, waited: float) -> float:
@@ -245,9 +525,7 @@ class MistClient:
                 _header_int(headers, "X-Page-Limit", None) or PAGE_LIMIT,
             )
 
-        items, total = self._paged(fetch, parallel)
-        if total is not None and len(items) < total:
-            self._note_shortfall(f"GET {path}: got {len(items)} items, the API announced {total}")
+        items, total = self._paged(path, fetch, parallel)
         return items, total
 
     def get_paged_results(
@@ -273,59 +551,94 @@ class MistClient:
                 _int_or_none(body.get("limit")) or PAGE_LIMIT,
             )
 
-        results, total = self._paged(fetch, parallel)
-        if total is not None and len(results) < total:
-            self._note_shortfall(f"GET {path}: got {len(results)} results, the API announced {total}")
+        results, _ = self._paged(path, fetch, parallel, noun="results")
         return first, results
 
-    @staticmethod
     def _paged(
-        fetch: Callable[[int], Tuple[List[Any], Optional[int], int]], parallel: int
+        self,
+        path: str,
+        fetch: Callable[[int], Tuple[List[Any], Optional[int], int]],
+        parallel: int,
+        noun: str = "items",
     ) -> Tuple[List[Any], Optional[int]]:
-        """Return (all items, the first announced total) of fetch(page) for pages 1, 2, ... until the last."""
-        items, total, limit = fetch(1)
-        items = list(items)
-        page = 1
-        announced = total
-        if _last_page(len(items), len(items), total, limit):
-            return items, announced
-        if parallel > 1 and total is not None:
-            pages = min(MAX_PAGES, math.ceil(total / max(1, limit)))
-            if pages > 1:
-                with ThreadPoolExecutor(max_workers=min(parallel, pages - 1), thread_name_prefix="page") as pool:
-                    answers = list(pool.map(fetch, range(2, pages + 1)))
-                for page_items, page_total, page_limit in answers:
-                    items.extend(page_items)
-                    total = page_total if page_total is not None else total
-                    limit = page_limit
-                page = pages
-                last_size = len(answers[-1][0])
-                # Done unless the org grew while paging: then go on one page at a time.
-                if _last_page(last_size, len(items), total, limit) or page >= MAX_PAGES:
-                    return items, announced
-        previous: List[Any] = []
-        while page < MAX_PAGES:
-            page += 1
-            page_items, page_total, limit = fetch(page)
-            if page_items and page_items == previous:
-                # A server that ignores `page` would otherwise be asked for the same page until MAX_PAGES.
-                logger.warning("Page %d repeats page %d; stopping there", page, page - 1)
-                break
-            previous = page_items
-            items.extend(page_items)
-            total = page_total if page_total is not None else total
-            if _last_page(len(page_items), len(items), total, limit):
-                break
+        """Return (all items, the first announced total) of fetch(page) for pages 1, 2, ... until paging ends.
+
+        Records a PagingOutcome in self.paging, and a shortfall against the announced total in self.shortfalls.
+        """
+        items, announced, pages, stopped = _read_pages(fetch, parallel)
+        outcome = PagingOutcome(path, announced, len(items), pages, stopped)
+        with self._lock:
+            self.paging.append(outcome)
+        if outcome.shortfall:
+            self._note_shortfall(
+                f"GET {path}: got {len(items)} {noun}, the API announced {announced} (paging stopped: {stopped})"
+            )
+        elif stopped in ("repeated page", "page cap"):
+            logger.warning("GET %s: paging stopped at page %d (%s)", path, pages, stopped)
         return items, announced
 
 
-def _last_page(page_size: int, received: int, total: Optional[int], limit: int) -> bool:
-    """Return True when paging is done: an empty page, all of `total` received, or (no total) a short page."""
-    if page_size == 0:
-        return True
-    if total is not None:
-        return received >= total
-    return page_size < limit
+def _read_pages(
+    fetch: Callable[[int], Tuple[List[Any], Optional[int], int]], parallel: int
+) -> Tuple[List[Any], Optional[int], int, str]:
+    """Return (items, first announced total, pages requested, why paging stopped) of fetch(1), fetch(2), ...
+
+    With parallel > 1 and a total announced, pages are requested `parallel` at a time: the same calls, fewer
+    round trips; each wave is checked before the next one, so a hostile server costs at most one wave more.
+    """
+    first_items, total, limit = fetch(1)
+    items = list(first_items)
+    announced = total
+    page = 1
+    previous = first_items
+    stopped = _stop_reason(first_items, None, len(items), total, limit)
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="page") if parallel > 1 else None
+    try:
+        while stopped is None:
+            budget = _page_budget(total, limit)
+            if page >= budget:
+                stopped = "page cap"
+                break
+            width = parallel if pool is not None and total is not None else 1
+            wave = list(range(page + 1, min(budget, page + width) + 1))
+            answers = list(pool.map(fetch, wave)) if pool is not None and len(wave) > 1 else [fetch(wave[0])]
+            for page_items, page_total, page_limit in answers:
+                page += 1
+                total = page_total if page_total is not None else total
+                limit = page_limit
+                stopped = _stop_reason(page_items, previous, len(items) + len(page_items), total, limit)
+                if stopped != "repeated page":
+                    items.extend(page_items)
+                previous = page_items
+                if stopped is not None:
+                    break
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return items, announced, page, stopped
+
+
+def _page_budget(total: Optional[int], limit: int) -> int:
+    """Return the most pages to request: what the announced total needs, never more than MAX_PAGES."""
+    if total is None:
+        return MAX_PAGES
+    return max(1, min(MAX_PAGES, math.ceil(total / max(1, limit))))
+
+
+def _stop_reason(
+    page_items: List[Any], previous: Optional[List[Any]], received: int, total: Optional[int], limit: int
+) -> Optional[str]:
+    """Return why paging ends with this page (see PagingOutcome.stopped), or None to read the next one."""
+    if not page_items:
+        return "empty page"
+    if previous is not None and page_items == previous:
+        # A server that ignores `page` would otherwise be asked for the same page until the cap.
+        return "repeated page"
+    if total is not None and received >= total:
+        return "all announced"
+    if len(page_items) < limit:
+        return "last page" if total is None else "short page"
+    return None
 
 
 def _int_or_none(value: Any) -> Optional[int]:

@@ -163,6 +163,6 @@ def exposition(snapshot: MetricsSnapshot) -> bytes:
     return generate_latest(registry_for(lambda: snapshot))
 
 
-def write_textfile(path: Path, body: bytes) -> None:
+def write_textfile(path: Path, body: bytes, mode: int) -> None:
     """Write an exposition atomically for node_exporter's textfile collector; raises OSError."""
-    atomic_write_bytes(path, body)
+    atomic_write_bytes(path, body, mode=mode)

@@ -22,7 +22,7 @@ from mist_infra_manager.analysis.models import (
     SiteResult,
 )
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_json, atomic_write_text
+from mist_infra_manager.state.fileio import SHARED_FILE_MODE, atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -319,8 +319,8 @@ def _unique_stem(directory: Path, stamp: str) -> str:
     return stem
 
 
-def write_reports(result: RunResult, directory: Path) -> ReportFiles:
-    """Write the run's report files atomically into directory and return their paths."""
+def write_reports(result: RunResult, directory: Path, file_mode: int = SHARED_FILE_MODE) -> ReportFiles:
+    """Write the run's report files atomically into directory with file_mode and return their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = _unique_stem(directory, result.generated_at.strftime(TIMESTAMP_FORMAT))
     files = ReportFiles(
@@ -328,11 +328,11 @@ def write_reports(result: RunResult, directory: Path) -> ReportFiles:
         dashboard_txt=directory / f"HEALTH_DASHBOARD_{stem}.txt",
         dashboard_json=directory / f"HEALTH_DASHBOARD_{stem}.json",
     )
-    atomic_write_json(files.dashboard_json, dashboard_document(result), indent=None)
-    atomic_write_text(files.summary_txt, render_summary_text(result))
-    atomic_write_text(files.dashboard_txt, render_dashboard_text(result))
+    atomic_write_json(files.dashboard_json, dashboard_document(result), indent=None, mode=file_mode)
+    atomic_write_text(files.summary_txt, render_summary_text(result), mode=file_mode)
+    atomic_write_text(files.dashboard_txt, render_dashboard_text(result), mode=file_mode)
     if (TEMPLATE_DIRECTORY / "health_dashboard.html.j2").exists():
         files.dashboard_html = directory / f"HEALTH_DASHBOARD_{stem}.html"
-        atomic_write_text(files.dashboard_html, render("health_dashboard.html.j2", result))
+        atomic_write_text(files.dashboard_html, render("health_dashboard.html.j2", result), mode=file_mode)
     logger.info("Reports written: %s", ", ".join(path.name for path in files.all()))
     return files

@@ -1,4 +1,9 @@
-"""One run of the tool: collect, then the outputs the mode asks for. Shared by one-shot runs and the daemon."""
+"""One run of the tool: collect, then the outputs the mode asks for. Shared by one-shot runs and the daemon.
+
+The alert path comes before everything that writes to disk can stop it: history never raises, a report file
+that cannot be written (disk full, a folder the user cannot write) is logged in one line, makes exit 1 and is a
+note in the email, and the email attaches the summary rendered from memory.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ class CycleOutcome:
     console: List[str] = field(default_factory=list)
     exit_code: int = 0
     notification: Optional[notification_service.NotificationOutcome] = None
+    # The one line saying why the report files could not be written, None when they were.
+    write_failure: Optional[str] = None
 
 
 def make_client(
@@ -38,10 +45,12 @@ def make_client(
     *,
     on_call: Optional[Callable[[], None]] = None,
     sleep: Callable[[float], None] = time.sleep,
+    check_stop: Optional[Callable[[], None]] = None,
 ) -> MistClient:
     """Return a Mist client for a validated configuration.
 
-    on_call runs before every request and sleep does the retry waits: the daemon's stop signal hooks in there.
+    on_call runs before every request, sleep does the retry waits and check_stop runs while an answer is awaited
+    (at least every 0.25 s): the daemon's stop signal hooks in there, so a stop never waits for a slow answer.
     """
     mist = config.mist
     return MistClient(
@@ -52,7 +61,19 @@ def make_client(
         max_retry_wait_seconds=mist.max_retry_wait_seconds,
         sleep=sleep,
         on_call=on_call,
+        proxy=mist.proxy,
+        ca_bundle=None if mist.ca_bundle is None else str(mist.ca_bundle),
+        environ=dict(config.network_environment),
+        check_stop=check_stop,
     )
+
+
+def _update_history(result: RunResult, config: Settings) -> None:
+    """Record the run in the history; a failure to write it never stops the alert path (logged in one line)."""
+    try:
+        history_store.update_history(result, config)
+    except OSError as error:
+        logger.error("History could not be updated in %s: %s", config.history.directory, error.strerror or error)
 
 
 def run_cycle(
@@ -85,16 +106,24 @@ def run_cycle(
         if own_client:
             active_client.close()
     outcome = CycleOutcome(result=result)
-    # Before any output, which all render result.trends; then the run's snapshot and retention (never raises).
-    history_store.update_history(result, config)
+    # Before any output, which all render result.trends; then the run's snapshot and retention.
+    _update_history(result, config)
     if mode in ("monitor", "all"):
         outcome.console.append(report_generator.render("monitor.txt.j2", result))
     if mode in ("insights", "all"):
         outcome.console.append(report_generator.render("insights.txt.j2", result))
     if mode in ("report", "all"):
-        outcome.files = report_generator.write_reports(result, config.reports.directory)
-        # After the files: the email attaches the SUMMARY_REPORT just written. An email not sent exits 1.
-        outcome.notification = notification_service.process_run(result, outcome.files, config, clock())
+        notes: List[str] = []
+        try:
+            outcome.files = report_generator.write_reports(result, config.reports.directory, config.reports.file_mode)
+        except OSError as error:
+            note = f"Report files could not be written to {config.reports.directory}: {error.strerror or error}"
+            logger.error("%s", note)
+            notes.append(note)
+            outcome.write_failure = note
+            outcome.exit_code = 1
+        # The alert goes out whether or not the files exist: its attachment is rendered from the result.
+        outcome.notification = notification_service.process_run(result, outcome.files, config, clock(), notes=notes)
         if outcome.notification.failed:
             outcome.exit_code = 1
     # The rendering context of this result is not needed after its outputs; a daemon should not hold it.

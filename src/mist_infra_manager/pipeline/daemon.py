@@ -3,8 +3,9 @@
 Design:
 - The cycle runs in the main thread. A signal only sets the Stopper's flag; the flag is looked at between
   cycles (the wait sleeps in steps of POLL_SECONDS), before every API request and in every retry wait. A stop
-  therefore never cuts a report file or an email in half, and it takes at most one HTTP request
-  (`mist.timeout_seconds`) or one SMTP exchange (`notifications.email.timeout_seconds`). A second signal stops
+  therefore never cuts a report file or an email in half. While an API answer is awaited the flag is looked at
+  every 0.25 s too, so a stop takes a fraction of a second during collection, or one SMTP exchange
+  (`notifications.email.timeout_seconds`). A second signal stops
   at once (KeyboardInterrupt).
 - A failed cycle never stops the daemon: one log line with the reason, the heartbeat, then the next cycle.
   After `monitoring.failure_alert_after` failed cycles in a row one "monitoring is failing" email goes out, and
@@ -175,6 +176,8 @@ def outcome_failure(outcome: pipeline.CycleOutcome) -> Optional[str]:
     result = outcome.result
     if not result.complete and result.problems:
         return f"data incomplete: {len(result.problems)} API call(s) failed; first: {result.problems[0]}"
+    if outcome.write_failure is not None:
+        return outcome.write_failure
     notification = outcome.notification
     if notification is not None and notification.failed:
         first = f": {notification.errors[0]}" if notification.errors else ""
@@ -342,7 +345,7 @@ def run_pipeline(
 
     The exporter, when given, records the cycle (also a failed one) for the metrics endpoint and textfile.
     """
-    client = pipeline.make_client(config, on_call=stopper.check, sleep=stopper.sleep)
+    client = pipeline.make_client(config, on_call=stopper.check, sleep=stopper.sleep, check_stop=stopper.check)
     started = time.monotonic()
     outcome: Optional[pipeline.CycleOutcome] = None
     try:
@@ -439,8 +442,12 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
     def cycle() -> Optional[str]:
         from mist_infra_manager.alerting import notification_service
 
-        # Before collecting: a queued alert must not wait for the API to come back.
-        notification_service.flush_outbox(config)
+        # Before collecting: a queued alert must not wait for the API to come back. A disk fault here must not
+        # keep the cycle (and its alert) from running.
+        try:
+            notification_service.flush_outbox(config)
+        except OSError as error:
+            logger.error("The outbox could not be sent before the cycle: %s", error)
         return outcome_failure(run_pipeline(config, mode, stopper, exporter=exporter))
 
     def send_alert(kind: str, detail: str, now: dt.datetime) -> bool:

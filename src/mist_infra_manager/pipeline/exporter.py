@@ -81,7 +81,8 @@ class MetricsExporter:
         if path is None:
             return
         try:
-            metrics.write_textfile(path, body)
+            # Group-readable like the reports: node_exporter runs in the tool's group.
+            metrics.write_textfile(path, body, self.config.reports.file_mode)
         except OSError as error:
             logger.error("Cannot write the metrics textfile %s: %s", path, error.strerror or error)
 

@@ -31,6 +31,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -55,6 +56,7 @@ DEFAULT_PAGE_LIMIT = 100
 REQUEST_QUEUE_SIZE = 256
 SERVE_POLL_INTERVAL_S = 0.1
 STOP_JOIN_TIMEOUT_S = 5.0
+HANDSHAKE_TIMEOUT_S = 10.0
 RATE_WINDOW_S = 3600
 SUMMARY_CACHE_ENTRIES = 2048
 
@@ -725,6 +727,26 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("Error while serving %s: %r", client_address, sys.exc_info()[1])
 
+    def get_request(self) -> Tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        context = self.simulator.ssl_context
+        if context is None:
+            return connection, address
+        # The handshake happens in the connection's own thread (finish_request): a client that never
+        # completes it must not hold up the accept loop.
+        return context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(HANDSHAKE_TIMEOUT_S)
+                request.do_handshake()
+                request.settimeout(None)
+            except OSError as error:  # a client that does not trust the certificate, or speaks plain HTTP
+                logger.debug("TLS handshake with %s failed: %r", client_address, error)
+                return
+        super().finish_request(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -777,7 +799,10 @@ class MistSimulator:
         clock: Callable[[], float] = time.time,
         extra_orgs: int = 0,
         port: int = 0,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
+        """ssl_context: a server-side context to serve HTTPS; base_url is then https://localhost:PORT, so a
+        certificate issued for "localhost" matches (the server still listens on 127.0.0.1 only)."""
         if num_sites < 0:
             raise ValueError("num_sites must be >= 0")
         if page_cap is not None and page_cap < 1:
@@ -789,6 +814,7 @@ class MistSimulator:
         self.org_name = org_name
         self.calls_per_hour = calls_per_hour
         self.clock = clock
+        self.ssl_context = ssl_context
         self.base_url = ""
         self.org_id = _uuid("org", org_name)
         self.extra_org_ids = [_uuid("extra-org", org_name, i) for i in range(1, extra_orgs + 1)]
@@ -830,7 +856,10 @@ class MistSimulator:
         self._stopping.clear()
         server = _Server((DEFAULT_HOST, self._port), self)
         self._server = server
-        self.base_url = f"http://{DEFAULT_HOST}:{server.server_address[1]}"
+        if self.ssl_context is None:
+            self.base_url = f"http://{DEFAULT_HOST}:{server.server_address[1]}"
+        else:
+            self.base_url = f"https://localhost:{server.server_address[1]}"
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": SERVE_POLL_INTERVAL_S},

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
+from mist_infra_manager.state.fileio import SHARED_FILE_MODE, atomic_write_json, expect_object, read_json_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -171,13 +171,20 @@ def document(
 
 def load_state(path: Path) -> HealthState:
     """Return the health state of the heartbeat file at path (a fresh one when missing or corrupt)."""
-    return state_from_document(read_json_or_none(path, "heartbeat file"))
+    document = read_json_or_none(
+        path,
+        "heartbeat file",
+        check=expect_object("schema_version"),
+        outcome="the health counters start afresh and the heartbeat is rewritten",
+    )
+    return state_from_document(document)
 
 
 def write(path: Path, heartbeat: Dict[str, Any]) -> bool:
     """Write the heartbeat atomically; returns False (with a warning) when it cannot be written."""
     try:
-        atomic_write_json(path, heartbeat)
+        # Group-readable: a monitoring agent in the tool's group checks it.
+        atomic_write_json(path, heartbeat, mode=SHARED_FILE_MODE)
     except OSError as error:
         logger.warning("Cannot write the heartbeat %s: %s", path, error)
         return False

@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import zlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Set, Tuple
@@ -27,8 +26,15 @@ from mist_infra_manager.analysis import trend_analyzer
 from mist_infra_manager.analysis.models import RunResult
 from mist_infra_manager.analysis.trend_analyzer import Snapshot
 from mist_infra_manager.settings import Settings
-from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_bytes, atomic_write_json, read_json_or_none
+from mist_infra_manager.state import fileio, paths
+from mist_infra_manager.state.fileio import (
+    CorruptFileError,
+    atomic_write_bytes,
+    atomic_write_json,
+    decode_json_bytes,
+    make_private_directory,
+    read_parsed_or_none,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +50,17 @@ STAMP = re.compile(r"(\d{8}T\d{6}Z)")
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 # Level 1 compresses these columns nearly as well as 6 at a third of the time.
 GZIP_LEVEL = 1
-GZIP_MAGIC = b"\x1f\x8b"
 # Snapshots older than this can no longer be a baseline unless they are the last of their date: their files
 # are deleted (their org values stay in the rollup). Keeps a 15-minute cadence at ~1 file per day after a day.
 THIN_AFTER = trend_analyzer.BASELINE_AGE + trend_analyzer.BASELINE_TOLERANCE
 # The baseline lies at most 27 h back, which can be two dates back shortly after midnight.
 BASELINE_DATES_BACK = 2
-CORRUPT_SUFFIX = ".corrupt"
+CORRUPT_SUFFIX = fileio.CORRUPT_SUFFIX
 # The names email_delivery.Outbox.new_name gives (`_<n>` added on a clash): UTC time, sequence, kind, random part.
 SENT_EML_PATTERN = paths.OUTBOX_NAME_PATTERN
 
 
-class SnapshotError(Exception):
+class SnapshotError(ValueError):
     """A snapshot file cannot be used: corrupt, partial or of an unknown format."""
 
 
@@ -134,11 +139,9 @@ def encode_snapshot(snapshot: Snapshot) -> bytes:
 def decode_snapshot(data: bytes) -> Snapshot:
     """Return the snapshot in gzip or plain JSON bytes; raises SnapshotError."""
     try:
-        if data[:2] == GZIP_MAGIC:
-            data = gzip.decompress(data)
-        document = json.loads(data.decode("utf-8"))
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as error:
-        raise SnapshotError(f"not valid gzip JSON: {error}") from None
+        document = decode_json_bytes(data)
+    except CorruptFileError as error:
+        raise SnapshotError(str(error)) from None
     return snapshot_from_document(document)
 
 
@@ -195,6 +198,14 @@ def rollup_entries(document: Any) -> Optional[List[Entry]]:
     return entries
 
 
+def parse_rollup(document: Any) -> List[Entry]:
+    """Return the entries of a decoded rollup.json; raises ValueError when it is not a rollup at all."""
+    entries = rollup_entries(document)
+    if entries is None:
+        raise ValueError("not a rollup: no 'snapshots' list")
+    return entries
+
+
 def rollup_document(day: date, entries: Sequence[Entry]) -> Dict[str, Any]:
     """Return rollup.json of a date: its runs, and per metric the org value of the day (latest non-null)."""
     return {
@@ -248,11 +259,10 @@ class HistoryStore:
             return self._rollups[day]
         path = self.folder(day) / ROLLUP_NAME
         files = self._snapshot_files(day)
-        document = read_json_or_none(path, "history rollup")
-        entries = rollup_entries(document) if document is not None else []
-        if entries is None:
-            logger.warning("The history rollup %s is not a rollup; rebuilding it from the snapshot files", path)
-            entries = []
+        read = read_parsed_or_none(
+            path, "history rollup", parse_rollup, outcome="rebuilding it from the snapshot files"
+        )
+        entries = read if read is not None else []
         listed = set()
         changed = False
         for entry in entries:
@@ -293,25 +303,15 @@ class HistoryStore:
             return self._snapshots[entry.file]
         path = self.folder(day) / entry.file
         snapshot: Optional[Snapshot] = None
-        try:
-            snapshot = decode_snapshot(path.read_bytes())
-        except FileNotFoundError:
+        if path.exists():
+            snapshot = read_parsed_or_none(path, "history snapshot", snapshot_from_document, outcome="skipped")
+        else:
             logger.warning("History snapshot %s is missing; skipped", path)
-        except (OSError, SnapshotError) as error:
-            logger.warning("History snapshot %s is unusable (%s); set aside and skipped", path, error)
-            self._set_aside(path)
         self._snapshots[entry.file] = snapshot
         if snapshot is None:
             entry.file = None
             self._dirty.add(day)
         return snapshot
-
-    @staticmethod
-    def _set_aside(path: Path) -> None:
-        try:
-            os.replace(path, path.with_name(path.name + CORRUPT_SUFFIX))
-        except OSError as error:
-            logger.debug("Cannot set %s aside: %s", path, error)
 
     def baseline(self, now: datetime) -> Optional[Snapshot]:
         """Return the snapshot to compare a run at `now` with (trend_analyzer.baseline_candidates), or None."""
@@ -351,6 +351,8 @@ class HistoryStore:
             name = f"{stem}_{suffix}{SNAPSHOT_SUFFIX}"
             suffix += 1
         path = folder / name
+        # The history holds the org's site names and figures: private, like the state folder.
+        make_private_directory(self.directory)
         atomic_write_bytes(path, encode_snapshot(snapshot))
         entries.append(Entry(snapshot.taken_at, name, trend_analyzer.org_values(snapshot)))
         entries.sort(key=lambda entry: entry.taken_at)
@@ -383,6 +385,8 @@ class HistoryStore:
 
     def flush(self) -> None:
         """Write the rollups changed in this run."""
+        if self._dirty:
+            make_private_directory(self.directory)
         for day in sorted(self._dirty):
             atomic_write_json(self.folder(day) / ROLLUP_NAME, rollup_document(day, self._rollups[day]))
         self._dirty.clear()

@@ -19,13 +19,21 @@ from typing import Optional, Type
 import filelock
 
 from mist_infra_manager.state import paths
-from mist_infra_manager.state.fileio import atomic_write_text
+from mist_infra_manager.state.fileio import (
+    PRIVATE_FILE_MODE,
+    CorruptFileError,
+    atomic_write_text,
+    make_private_directory,
+    read_bounded_bytes,
+)
 
 logger = logging.getLogger(__name__)
 
 STATE_DIRECTORY_NAME = paths.STATE_DIRECTORY_NAME
 LOCK_FILE_NAME = paths.LOCK_FILE_NAME
 PID_FILE_NAME = paths.PID_FILE_NAME
+# A pid is a few digits; anything longer is not one.
+MAX_PID_FILE_BYTES = 64
 
 
 class LockedError(Exception):
@@ -46,8 +54,8 @@ def lock_path(reports_directory: Path) -> Path:
 def read_holder_pid(pid_path: Path) -> Optional[int]:
     """Return the pid written in a pid file, or None when missing or unreadable."""
     try:
-        text = pid_path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        text = read_bounded_bytes(pid_path, MAX_PID_FILE_BYTES).decode("utf-8").strip()
+    except (OSError, CorruptFileError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
 
@@ -60,7 +68,7 @@ class RunLock:
         self.pid_path = self.path.with_name(PID_FILE_NAME)
         self.pid = os.getpid() if pid is None else pid
         # thread_local=False: the daemon's signal handling and tests may release from another thread than acquired.
-        self._lock = filelock.FileLock(str(self.path), timeout=0, thread_local=False)
+        self._lock = filelock.FileLock(str(self.path), timeout=0, mode=PRIVATE_FILE_MODE, thread_local=False)
 
     @property
     def held(self) -> bool:
@@ -69,7 +77,7 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock and record this process's pid; raises LockedError when another run holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_directory(self.path.parent)
         try:
             self._lock.acquire(timeout=0)
         except filelock.Timeout:
