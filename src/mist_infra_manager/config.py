@@ -24,6 +24,7 @@ from mist_infra_manager.settings import (
     EmailSettings,
     HistorySettings,
     LoggingSettings,
+    MetricsSettings,
     MistSettings,
     MonitoringSettings,
     NotificationSettings,
@@ -229,6 +230,11 @@ SCHEMA: Dict[str, Any] = {
         "max_bytes": Field("int", 5_000_000, minimum=10_000),
         "backup_count": Field("int", 5, minimum=0, maximum=100),
     },
+    "metrics": {
+        "listen": Field("listen", None, nullable=True),
+        "sites": Field("choice", "all", choices=("all", "affected")),
+        "textfile": Field("path", None, nullable=True),
+    },
     "notifications": {
         "enabled": Field("bool", True),
         "repeat_interval": Field("duration", "4h"),
@@ -262,6 +268,7 @@ _TYPE_WORDS = {
     "sle_duration": "an SLE window such as 1d, 12h or 7d",
     "email_list": "a list of email addresses",
     "base_url": "a URL",
+    "listen": "host:port such as 127.0.0.1:9101",
     "choice": "one of",
     "file_mode": 'a quoted octal file mode such as "0640"',
 }
@@ -298,6 +305,11 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
                 return None, f"{path}: {error}"
             value = value.rstrip("/")
         return value, None
+    if kind == "listen":
+        if isinstance(value, str) and not value.strip():
+            return None, None  # empty: off
+        error = _check_listen(value)
+        return (None, f"{path}: {error}") if error else (value.strip(), None)
     if kind == "bool":
         if not isinstance(value, bool):
             return None, f"{path}: expected true or false, got {shown}"
@@ -344,6 +356,15 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
     if kind == "file_mode":
         return _check_file_mode(value, path)
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _check_listen(value: Any) -> Optional[str]:
+    """Return what is wrong with a host:port listen address, or None."""
+    text = value.strip() if isinstance(value, str) else ""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"expected host:port such as 127.0.0.1:9101, got {_describe(value, secret=False)}"
+    return None
 
 
 def _check_file_mode(value: Any, path: str) -> Tuple[Any, Optional[str]]:
@@ -562,6 +583,7 @@ def _resolve_paths(config: Dict[str, Any], raw: Any, base: Path) -> None:
     config["mist"]["ca_bundle"] = _resolve_path(config["mist"].get("ca_bundle"), base)
     email = config["notifications"]["email"]
     email["ca_bundle"] = _resolve_path(email.get("ca_bundle"), base)
+    config["metrics"]["textfile"] = _resolve_path(config["metrics"]["textfile"], base)
 
 
 def _is_folder(path: Path) -> bool:
@@ -627,6 +649,7 @@ def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -
             email=EmailSettings(**email),
         ),
         source=source,
+        metrics=MetricsSettings(**config["metrics"]),
         # The proxy and CA variables, for a client that must not read os.environ behind the caller's back.
         network_environment=tuple(
             (key, value) for key, value in environ.items() if key.upper() in NETWORK_ENVIRONMENT_VARIABLES
