@@ -1,4 +1,8 @@
-"""Logging, configured once by main: concise console, a size-rotated debug file, secrets redacted everywhere."""
+"""Logging, configured once by main: concise console, a size-rotated debug file, secrets redacted everywhere.
+
+Every record is one line: control characters in its message (an ANSI escape or a CR/LF in a site name from the
+API) are escaped by text_safety, so no handler writes them and no message can forge another log line.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,20 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
+from mist_infra_manager import text_safety
+
 CONSOLE_FORMAT = "%(levelname)s %(message)s"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
-REDACTED = "[REDACTED]"
+REDACTED = text_safety.REDACTED
 # Libraries that would otherwise log every connection at DEBUG.
 QUIET_LIBRARIES = ("urllib3", "filelock", "schedule", "mail.log", "asyncio")
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every known secret in a record's final message, so no handler ever sees one."""
+    """Replaces every known secret in a record's final message and escapes its control characters.
+
+    So no handler ever sees a secret, and every record stays one line (a traceback keeps its own line breaks).
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -28,8 +37,6 @@ class RedactingFilter(logging.Filter):
             self.secrets.append(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a malformed call: the handler reports it as logging does, and never raises
@@ -37,19 +44,17 @@ class RedactingFilter(logging.Filter):
             record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        redacted = self._redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        safe = text_safety.safe_text(message, self.secrets)
+        if safe != message:
+            record.msg, record.args = safe, None
         if record.exc_text:
-            record.exc_text = self._redact(record.exc_text)
+            record.exc_text = text_safety.escape_controls_keep_layout(self._redact(record.exc_text))
         if record.stack_info:
             record.stack_info = self._redact(record.stack_info)
         return True
 
     def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return text_safety.redact(text, self.secrets)
 
 
 class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -75,11 +80,24 @@ class _BelowWarning(logging.Filter):
 _redactor = RedactingFilter([])
 
 
-def redact(text: str) -> str:
-    """Return text with every registered secret replaced."""
-    for secret in _redactor.secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Return text with every registered secret (and extra_secrets, and Authorization credentials) replaced."""
+    return text_safety.redact(text, [*_redactor.secrets, *extra_secrets])
+
+
+def safe_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Return a name or a one-line message for any output: secrets redacted, control characters escaped."""
+    return text_safety.escape_controls(redact(text, extra_secrets))
+
+
+def safe_document(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Return a rendered multi-line document (report, email body, console) redacted, controls escaped but tab/LF."""
+    return text_safety.escape_controls_keep_layout(redact(text, extra_secrets))
+
+
+def registered_secrets() -> List[str]:
+    """Return the secrets registered so far (configure, add_secret)."""
+    return list(_redactor.secrets)
 
 
 def add_secret(secret: Optional[str]) -> None:
