@@ -232,3 +232,79 @@ def test_the_dashboard_text_counts_sites_by_status() -> None:
     assert "Overall:    MAJOR" in text
     assert re.search(r"no data\s+1\n", text)
     assert re.search(r"total\s+2\n", text)
+
+
+# --- Control characters in names and secrets in error messages --------------------------------------------------
+
+CONTROL_NAME = "\x1b[31mRED\x1b[0m\r\nFAKE LOG LINE\x07\x00\u202eevil"
+ESCAPED_CONTROL_NAME = "\\x1b[31mRED\\x1b[0m\\r\\nFAKE LOG LINE\\x07\\x00\\u202eevil"
+RAW_CONTROLS = ("\x1b", "\r", "\x07", "\x00", "\u202e")
+ECHOED_TOKEN = "tok-echoed-4f3e2d1c0b9a8877665544332211"
+
+
+@pytest.fixture
+def registered_token() -> Any:
+    """Register ECHOED_TOKEN as a secret, as main does with the configured token, and forget it afterwards."""
+    from mist_infra_manager import logging_setup
+
+    secrets = list(logging_setup._redactor.secrets)
+    logging_setup.add_secret(ECHOED_TOKEN)
+    yield ECHOED_TOKEN
+    logging_setup._redactor.secrets[:] = secrets
+
+
+def control_name_result() -> RunResult:
+    result = make_result([{"site_id": "s-ctl", "name": CONTROL_NAME, "coverage": 0.6}])
+    result.org_name = f"Org {CONTROL_NAME}"
+    return result
+
+
+def test_control_characters_in_names_are_escaped_in_the_text_and_html_reports(tmp_path: Path) -> None:
+    files = report_generator.write_reports(control_name_result(), tmp_path)
+
+    assert files.dashboard_html is not None
+    for path in (files.summary_txt, files.dashboard_txt, files.dashboard_html):
+        text = path.read_text(encoding="utf-8")
+        assert not [control for control in RAW_CONTROLS if control in text], path.name
+        assert "\nFAKE LOG LINE" not in text
+        assert ESCAPED_CONTROL_NAME in text, path.name
+
+
+def test_the_status_grid_keeps_its_columns_with_an_escaped_name() -> None:
+    header, *lines = report_generator.status_grid(control_name_result())
+
+    assert all(len(line) == len(header) for line in lines)
+    assert any(line.startswith(ESCAPED_CONTROL_NAME[: report_generator.GRID_NAME_WIDTH - 1] + "~") for line in lines)
+
+
+def test_the_json_keeps_a_name_as_data_and_escapes_its_controls_as_json_does(tmp_path: Path) -> None:
+    files = report_generator.write_reports(control_name_result(), tmp_path)
+
+    raw = files.dashboard_json.read_text(encoding="utf-8")
+    assert "\x1b" not in raw and "\r" not in raw and "\\u001b" in raw
+    assert CONTROL_NAME in [site["name"] for site in json.loads(raw)["sites"]]
+
+
+def test_a_secret_echoed_in_a_problem_is_redacted_from_the_json_text_and_html(tmp_path: Path, registered_token) -> None:
+    problem = f'London-HQ / Coverage: GET /sites/x/summary: HTTP 400: {{"detail": "bad Token {registered_token}"}}'
+    result = make_result(complete=False, problems=[problem])
+
+    files = report_generator.write_reports(result, tmp_path)
+
+    assert json.loads(files.dashboard_json.read_text(encoding="utf-8"))["problems"] == [
+        'London-HQ / Coverage: GET /sites/x/summary: HTTP 400: {"detail": "bad Token [REDACTED]"}'
+    ]
+    for path in files.all():
+        assert registered_token not in path.read_text(encoding="utf-8"), path.name
+    assert "bad Token [REDACTED]" in files.summary_txt.read_text(encoding="utf-8")
+
+
+def test_a_registered_secret_is_redacted_from_notes_and_names_too(registered_token) -> None:
+    result = make_result([{"site_id": "s-sec", "name": f"site {registered_token}", "coverage": 0.6}])
+    result.notes.append(f"note with {registered_token}")
+
+    document = report_generator.dashboard_document(result)
+    texts = [report_generator.render_summary_text(result), report_generator.render_dashboard_text(result)]
+
+    assert registered_token not in json.dumps(document) and "note with [REDACTED]" in document["notes"]
+    assert all(registered_token not in text for text in texts)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+import traceback
 from pathlib import Path
-from typing import Iterable, List, Optional
+from types import TracebackType
+from typing import Iterable, List, Optional, Tuple, Type
 
 from mist_infra_manager import text_safety
 
@@ -42,8 +44,8 @@ class RedactingFilter(logging.Filter):
         except Exception:  # a malformed call: the handler reports it as logging does, and never raises
             message = f"{record.msg!r} {record.args!r}"
             record.msg, record.args = message, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            record.exc_text = exception_text(record.exc_info)
         safe = text_safety.safe_text(message, self.secrets)
         if safe != message:
             record.msg, record.args = safe, None
@@ -55,6 +57,32 @@ class RedactingFilter(logging.Filter):
 
     def _redact(self, text: str) -> str:
         return text_safety.redact(text, self.secrets)
+
+
+CAUSE_LINK = "\nThe above exception was the direct cause of the following exception:\n\n"
+CONTEXT_LINK = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def exception_text(exc_info: Tuple[Type[BaseException], BaseException, Optional[TracebackType]]) -> str:
+    """Return the traceback as logging prints it, each exception's message escaped to one line.
+
+    A message can carry a name from the API: its CR/LF must not start a line that looks like a log record.
+    """
+    blocks: List[str] = []
+    current: Optional[traceback.TracebackException] = traceback.TracebackException(*exc_info)
+    while current is not None:
+        message = text_safety.escape_controls("".join(current.format_exception_only()).rstrip("\n"))
+        stack = "".join(current.stack.format())
+        blocks.append(("Traceback (most recent call last):\n" + stack if stack else "") + message + "\n")
+        if current.__cause__ is not None:
+            blocks.append(CAUSE_LINK)
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            blocks.append(CONTEXT_LINK)
+            current = current.__context__
+        else:
+            current = None
+    return "".join(reversed(blocks)).rstrip("\n")
 
 
 class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
