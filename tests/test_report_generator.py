@@ -308,3 +308,12 @@ def test_a_registered_secret_is_redacted_from_notes_and_names_too(registered_tok
 
     assert registered_token not in json.dumps(document) and "note with [REDACTED]" in document["notes"]
     assert all(registered_token not in text for text in texts)
+
+
+def test_a_credential_echoed_in_a_problem_is_redacted_from_the_text_reports_even_unregistered() -> None:
+    problem = f"London-HQ / Coverage: GET /x: HTTP 429: throttled Token {ECHOED_TOKEN}"
+    result = make_result(complete=False, problems=[problem])
+
+    texts = [report_generator.render_summary_text(result), report_generator.render("health_dashboard.html.j2", result)]
+
+    assert all(ECHOED_TOKEN not in text and "throttled Token [REDACTED]" in text for text in texts)

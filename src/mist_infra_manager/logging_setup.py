@@ -119,8 +119,11 @@ def safe_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
 
 
 def safe_document(text: str, extra_secrets: Iterable[str] = ()) -> str:
-    """Return a rendered multi-line document (report, email body, console) redacted, controls escaped but tab/LF."""
-    return text_safety.escape_controls_keep_layout(redact(text, extra_secrets))
+    """Return a rendered multi-line document (report, email body, console) with the secrets redacted and controls
+    escaped but tab and LF. Credential patterns are not searched: the templates' finalize step did, value by value.
+    """
+    redactor = text_safety.Redactor([*_redactor.secrets, *extra_secrets], credentials=False)
+    return text_safety.escape_controls_keep_layout(redactor(text))
 
 
 def registered_secrets() -> List[str]:
