@@ -705,3 +705,16 @@ def test_the_smtp_password_echoed_in_a_problem_is_in_no_part_of_the_email(tmp_pa
     parts = received_parts(server.messages[0])
     assert all(SMTP_PASSWORD not in part for part in parts)
     assert any("wrong secret [REDACTED]" in part for part in parts)
+
+
+def test_the_monitoring_alert_shows_an_api_message_escaped_and_without_an_echoed_token(
+    smtp: SmtpTestServer, tmp_path
+) -> None:
+    config = make_config(tmp_path, smtp.email_config())
+    detail = f"3 cycles failed: HTTP 400: {CONTROL_NAME} Token tok-echoed-4f3e2d1c0b9a8877665544332211"
+
+    assert notification_service.send_monitoring_alert(config, "failing", detail, FIXED_NOW)
+
+    body = smtp.messages[0].body("plain").replace("\r\n", "\n")
+    assert ESCAPED_CONTROL_NAME in body and "Token [REDACTED]" in body
+    assert not [control for control in RAW_CONTROLS if control in body] and "tok-echoed" not in body

@@ -317,3 +317,32 @@ def test_a_credential_echoed_in_a_problem_is_redacted_from_the_text_reports_even
     texts = [report_generator.render_summary_text(result), report_generator.render("health_dashboard.html.j2", result)]
 
     assert all(ECHOED_TOKEN not in text and "throttled Token [REDACTED]" in text for text in texts)
+
+
+def test_templates_compiled_by_an_earlier_version_without_the_escaping_step_are_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    import jinja2
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    directory = tmp_path / f"mist-infra-manager-templates-{report_generator.getpass_user()}"
+    directory.mkdir(mode=0o700)
+    stale = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(report_generator.TEMPLATE_DIRECTORY)),
+        bytecode_cache=jinja2.FileSystemBytecodeCache(str(directory)),
+    )
+    stale.filters.update(report_generator._build_environment().filters)
+    stale.get_template("_macros.txt.j2")
+    stale.get_template("monitor.txt.j2")
+    assert list(directory.iterdir())
+    monkeypatch.setattr(report_generator, "_environment", None)
+
+    text = (
+        report_generator.environment()
+        .get_template("monitor.txt.j2")
+        .render(**report_generator.template_context(control_name_result()))
+    )
+
+    assert "\x1b" not in text and "Org \\x1b[31mRED" in text
