@@ -30,7 +30,9 @@ __all__ = ["ExitCode", "build_parser", "console_entry", "main"]
 def _print_console(lines: Sequence[str], quiet: bool) -> None:
     if quiet:
         return
-    for text in lines:
+    for line in lines:
+        # Names from the API reach the terminal here: no secret, and no control character but tab and LF.
+        text = logging_setup.safe_document(line)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
 
@@ -127,7 +129,7 @@ def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] 
         return dispatch(args, os.environ if environ is None else environ)
     except config_module.ConfigError as error:
         for line in error.errors:
-            sys.stderr.write(f"error: {logging_setup.redact(line)}\n")
+            sys.stderr.write(f"error: {logging_setup.safe_text(line)}\n")
         return ExitCode.USAGE
     except run_lock.LockedError as error:
         logger.error("%s", error)
