@@ -663,7 +663,7 @@ def _check_channels(config: Dict[str, Any], environ: Mapping[str, str], errors: 
             continue
         name, kind = entry["name"], entry["type"]
         if name is None or kind is None:
-            errors.extend(f"{where}.{key}: required" for key in ("name", "type") if entry[key] is None)
+            errors.extend(f"{where}.{key}: required" for key in ("name", "type") if raw.get(key) is None)
             continue
         if not _CHANNEL_NAME_PATTERN.match(name) or name in RESERVED_CHANNEL_NAMES:
             errors.append(f"{where}.name: expected lower-case letters, digits, - or _ (not 'email'), got {name!r}")

@@ -45,7 +45,7 @@ from mist_infra_manager.state.fileio import (
 
 logger = logging.getLogger(__name__)
 
-CHANNELS_DIRECTORY_NAME = "channels"
+CHANNELS_DIRECTORY_NAME = paths.CHANNELS_DIRECTORY_NAME
 DRAFTS_DIRECTORY_NAME = "drafts"
 REJECTED_DIRECTORY_NAME = "rejected"
 MESSAGE_VERSION = 1

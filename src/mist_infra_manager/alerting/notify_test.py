@@ -88,6 +88,6 @@ def run_tests(config: Settings, now: datetime, *, only: Optional[str] = None) ->
             results.append(TestResult(channel.name, True, "skipped: disabled"))
             continue
         ok, text = channels.send_test(channel, now)
-        logger.info("notify-test: channel %s: %s", channel.name, text)
+        logger.debug("notify-test: channel %s: %s", channel.name, text)
         results.append(TestResult(channel.name, ok, text))
     return results

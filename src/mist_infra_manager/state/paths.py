@@ -23,6 +23,8 @@ DETAIL_CACHE_FILE_NAME = "detail_cache.json"
 OUTBOX_DIRECTORY_NAME = "outbox"
 FILE_TRANSPORT_DIRECTORY_NAME = "sent"
 HISTORY_DIRECTORY_NAME = "history"
+# The alert channels' own folders: state/channels/<name>.json and outbox/channels/<name>/.
+CHANNELS_DIRECTORY_NAME = "channels"
 
 # The report files of a run: UTC time of the run, `_<n>` added on a clash.
 REPORT_NAME_PATTERN: Pattern[str] = re.compile(
