@@ -3,6 +3,7 @@ check every payload, the real SMTP server for the email; runs in-process with an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -59,9 +60,9 @@ def smtp() -> Iterator[SmtpTestServer]:
 @pytest.fixture
 def receivers() -> Iterator[Dict[str, WebhookReceiver]]:
     """One receiver per channel, so that each can answer its own statuses."""
-    with WebhookReceiver(202) as teams, WebhookReceiver(200) as slack, WebhookReceiver(202) as pager:
-        with WebhookReceiver(204) as hook:
-            yield {"noc-teams": teams, "noc-slack": slack, "pager": pager, "itsm": hook}
+    with contextlib.ExitStack() as stack:
+        started = [stack.enter_context(WebhookReceiver(status)) for status in (202, 200, 202, 204)]
+        yield dict(zip(CHANNEL_NAMES, started))
 
 
 def environment(receivers: Dict[str, WebhookReceiver]) -> Dict[str, str]:
