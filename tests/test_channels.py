@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+from conftest import SIMULATOR_TOKEN
 from mist_infra_manager import config as config_module
 from mist_infra_manager.alerting import channels, webhook_delivery
 from mist_infra_manager.cli.main import main
@@ -49,6 +50,15 @@ def forget_logging_handlers() -> Iterator[None]:
         if type(handler).__module__ != "_pytest.logging":
             root.removeHandler(handler)
             handler.close()
+
+
+@pytest.fixture
+def org() -> Iterator[Any]:
+    """A small simulator org (its special sites only, and two healthy ones): fast runs, the same problems."""
+    from mist_infra_manager.simulator.mist_simulator import MistSimulator
+
+    with MistSimulator(num_sites=8, token=SIMULATOR_TOKEN) as running:
+        yield running
 
 
 @pytest.fixture
@@ -100,13 +110,11 @@ def channel_config() -> List[Dict[str, Any]]:
 
 
 @pytest.fixture
-def setup(
-    make_config: Any, simulator: Any, smtp: SmtpTestServer, receivers: Dict[str, WebhookReceiver]
-) -> Dict[str, Any]:
+def setup(make_config: Any, org: Any, smtp: SmtpTestServer, receivers: Dict[str, WebhookReceiver]) -> Dict[str, Any]:
     """The simulator's org with 2 critical and 1 major site-metric (site 1's major time-to-connect healed)."""
-    simulator.set_fraction(1, "time-to-connect", 0.95)
+    org.set_fraction(1, "time-to-connect", 0.95)
     path = make_config(
-        simulator.base_url,
+        org.base_url,
         {
             "notifications": {
                 "enabled": True,
@@ -145,7 +153,7 @@ def test_two_critical_and_one_major_go_once_to_each_channel_then_remind_then_res
     setup: Dict[str, Any],
     receivers: Dict[str, WebhookReceiver],
     smtp: SmtpTestServer,
-    simulator: Any,
+    org: Any,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
@@ -165,7 +173,7 @@ def test_two_critical_and_one_major_go_once_to_each_channel_then_remind_then_res
     assert [event["payload"]["severity"] for event in events] == ["critical", "critical"]
     keys = [event["dedup_key"] for event in events]
     org_id = keys[0].split(":")[0]
-    sites = {simulator.sites[0].id: "coverage", simulator.sites[5].id: "ap-health"}
+    sites = {org.sites[0].id: "coverage", org.sites[5].id: "ap-health"}
     assert sorted(keys) == sorted(f"{org_id}:{site}:{metric}" for site, metric in sites.items())
     [hook_request] = receivers["itsm"].accepted()
     assert hook_request.headers["Content-Type"] == "application/json"
@@ -192,14 +200,14 @@ def test_two_critical_and_one_major_go_once_to_each_channel_then_remind_then_res
     assert {p["reason"] for p in reminder["problems"]} == {"repeat"}
     assert check_teams_message(receivers["noc-teams"].accepted()[1].json())["body"][1]["text"].startswith("Reminder")
 
-    simulator.set_fraction(0, "coverage", 0.97)
+    org.set_fraction(0, "coverage", 0.97)
     assert run_at(setup, started + timedelta(hours=5, minutes=15)) == 0
     assert counts(receivers) == {"noc-teams": 3, "noc-slack": 3, "pager": 3, "itsm": 3}
     resolve = receivers["pager"].accepted()[2].json()
     assert resolve == {
         "routing_key": ROUTING_KEY,
         "event_action": "resolve",
-        "dedup_key": f"{org_id}:{simulator.sites[0].id}:coverage",
+        "dedup_key": f"{org_id}:{org.sites[0].id}:coverage",
     }
     resolved_body = receivers["itsm"].accepted()[2].json()
     assert resolved_body["kind"] == "resolved"
@@ -215,7 +223,7 @@ def test_two_critical_and_one_major_go_once_to_each_channel_then_remind_then_res
 
 
 def test_a_receiver_down_for_two_runs_gets_its_messages_once_in_order_while_the_others_are_served_on_time(
-    setup: Dict[str, Any], receivers: Dict[str, WebhookReceiver], simulator: Any, tmp_path: Path
+    setup: Dict[str, Any], receivers: Dict[str, WebhookReceiver], org: Any, tmp_path: Path
 ) -> None:
     slack = receivers["noc-slack"]
     slack.default_status = 503
@@ -226,7 +234,7 @@ def test_a_receiver_down_for_two_runs_gets_its_messages_once_in_order_while_the_
     [waiting] = [path for path in outbox.iterdir() if path.is_file()]
     assert oct(waiting.stat().st_mode & 0o777) == "0o600"
 
-    simulator.set_fraction(0, "coverage", 0.97)
+    org.set_fraction(0, "coverage", 0.97)
     assert run_at(setup, started + timedelta(minutes=15)) == 1
     assert counts(receivers) == {"noc-teams": 2, "noc-slack": 0, "pager": 3, "itsm": 2}
     assert len([path for path in outbox.iterdir() if path.is_file()]) == 2
@@ -347,3 +355,25 @@ def test_channel_urls_keys_and_secrets_are_secrets_of_the_settings(setup: Dict[s
     shown = str(effective_settings(settings))
     for secret in secrets_of(setup["environ"]):
         assert secret not in shown
+
+
+def test_the_daemon_sends_its_failing_notice_to_the_channels_even_with_email_off(
+    tmp_path: Path, receivers: Dict[str, WebhookReceiver]
+) -> None:
+    from mist_infra_manager.pipeline import daemon
+
+    raw = {
+        "mist": {"api_token": "unused-token"},
+        "reports": {"directory": str(tmp_path / "reports")},
+        "logging": {"file": None},
+        "notifications": {"email": {"enabled": False}, "channels": channel_config()},
+    }
+    settings = config_module.validate(raw, "c.yaml", environ=environment(receivers))
+    receivers["noc-slack"].default_status = 503
+    delivered = daemon.send_monitoring_alert(settings, "failing", "3 cycles failed", datetime.now(timezone.utc))
+    assert not delivered
+    assert counts(receivers) == {"noc-teams": 1, "noc-slack": 0, "pager": 1, "itsm": 1}
+    receivers["noc-slack"].default_status = 200
+    assert channels.flush_all(settings)
+    [notice] = receivers["noc-slack"].accepted()
+    assert notice.json()["text"].startswith("[FAILING] Mist SLE monitoring is failing")

@@ -154,9 +154,11 @@ class ChannelOutbox:
         """Queue the drafts the saved state records; delete the others (their run stopped before saving)."""
         for name in self._names(self.drafts):
             if name in decided:
-                with contextlib.suppress(OSError):
+                try:
                     self.promote(name)
-                    continue
+                except OSError as error:
+                    logger.warning("Channel outbox: cannot queue the draft %s: %s", name, error.strerror or error)
+                continue
             with contextlib.suppress(OSError):
                 (self.drafts / name).unlink()
 
@@ -377,10 +379,12 @@ def _pagerduty_messages(
 class ChannelSender:
     """Posts a channel's messages: the body as stored plus the routing key (PagerDuty) and the signature."""
 
-    def __init__(self, channel: ChannelSettings, sleep: Optional[Sleep] = None) -> None:
+    def __init__(
+        self, channel: ChannelSettings, sleep: Optional[Sleep] = None, environ: Optional[Mapping[str, str]] = None
+    ) -> None:
         self.channel = channel
         self.poster = HttpPoster(
-            timeout_seconds=channel.timeout_seconds, retry_seconds=channel.retry_seconds, sleep=sleep
+            timeout_seconds=channel.timeout_seconds, retry_seconds=channel.retry_seconds, sleep=sleep, environ=environ
         )
 
     def close(self) -> None:
@@ -425,6 +429,14 @@ class ChannelSender:
             return
 
 
+def _duration(seconds: float) -> str:
+    """Return seconds as the config writes durations: 4h, 30m, 1d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def _process_channel(
     channel: ChannelSettings,
     result: RunResult,
@@ -448,7 +460,7 @@ def _process_channel(
         now=now,
         repeat_interval=timedelta(seconds=channel.repeat_interval_seconds),
     )
-    messages = plan_messages(channel, result, decision, previous, now, config.notifications.repeat_interval)
+    messages = plan_messages(channel, result, decision, previous, now, _duration(channel.repeat_interval_seconds))
     queued = [p.name for p in outbox.pending()]
     names: List[str] = []
     for kind, body in messages:
@@ -465,7 +477,7 @@ def _process_channel(
     for name in names:
         with contextlib.suppress(OSError):
             outbox.promote(name)
-    sender = ChannelSender(channel, sleep)
+    sender = ChannelSender(channel, sleep, dict(config.network_environment))
     try:
         sender.flush(outbox, report)
     finally:
@@ -503,7 +515,7 @@ def flush_all(config: Settings, *, sleep: Optional[Sleep] = None) -> bool:
         if not outbox.pending():
             continue
         report = ChannelReport(channel.name)
-        sender = ChannelSender(channel, sleep)
+        sender = ChannelSender(channel, sleep, dict(config.network_environment))
         try:
             sender.flush(outbox, report)
         finally:
@@ -567,7 +579,7 @@ def send_monitoring_notice(config: Settings, kind: str, detail: str, now: dateti
                 logger.error("Channel %s: its outbox cannot be written: %s", channel.name, error.strerror or error)
                 ok = False
         report = ChannelReport(channel.name)
-        sender = ChannelSender(channel)
+        sender = ChannelSender(channel, environ=dict(config.network_environment))
         try:
             sender.flush(outbox, report)
         finally:
@@ -576,7 +588,13 @@ def send_monitoring_notice(config: Settings, kind: str, detail: str, now: dateti
     return ok
 
 
-def send_test(channel: ChannelSettings, now: datetime, *, sleep: Optional[Sleep] = None) -> Tuple[bool, str]:
+def send_test(
+    channel: ChannelSettings,
+    now: datetime,
+    *,
+    sleep: Optional[Sleep] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Tuple[bool, str]:
     """Post a clearly marked test message straight to a channel (no outbox, no state); returns (ok, what happened).
 
     PagerDuty: a trigger at severity info, then at once its resolve.
@@ -594,7 +612,7 @@ def send_test(channel: ChannelSettings, now: datetime, *, sleep: Optional[Sleep]
     messages = _notice_messages(channel, view, key, resolve=False)
     if channel.type == "pagerduty":
         messages.append(("resolve", payloads.pagerduty_resolve(key)))
-    sender = ChannelSender(channel, sleep)
+    sender = ChannelSender(channel, sleep, environ)
     try:
         for _kind, body in messages:
             result = sender.post(body)

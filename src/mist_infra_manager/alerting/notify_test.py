@@ -87,7 +87,7 @@ def run_tests(config: Settings, now: datetime, *, only: Optional[str] = None) ->
         if not channel.enabled:
             results.append(TestResult(channel.name, True, "skipped: disabled"))
             continue
-        ok, text = channels.send_test(channel, now)
+        ok, text = channels.send_test(channel, now, environ=dict(config.network_environment))
         logger.debug("notify-test: channel %s: %s", channel.name, text)
         results.append(TestResult(channel.name, ok, text))
     return results

@@ -11,8 +11,10 @@ import hashlib
 import hmac
 import logging
 import time
+import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Mapping, Optional, Union
+from urllib.parse import urlsplit
 
 import requests
 
@@ -27,6 +29,8 @@ MAX_RETRY_AFTER_SECONDS = 120.0
 # Answers that mean the message itself is refused: sending it again cannot help.
 PERMANENT_STATUSES = (400, 413, 422)
 SIGNATURE_HEADER = "X-Signature-256"
+# The CA variables honoured, first set wins (requests' certifi bundle is not reached by OpenSSL's own variables).
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 USER_AGENT = "mist-infra-manager"
 
 
@@ -55,6 +59,32 @@ def headers_for(body: bytes, secret: Optional[str]) -> Dict[str, str]:
     return headers
 
 
+def _variable(environ: Mapping[str, str], name: str) -> str:
+    for key, value in environ.items():
+        if key.upper() == name.upper() and value.strip():
+            return value.strip()
+    return ""
+
+
+def proxy_for(url: str, environ: Mapping[str, str]) -> Optional[str]:
+    """Return the proxy a POST to url goes through (HTTPS_PROXY/HTTP_PROXY, else ALL_PROXY, unless NO_PROXY)."""
+    parts = urlsplit(url)
+    found = _variable(environ, f"{parts.scheme}_proxy") or _variable(environ, "all_proxy")
+    if not found:
+        return None
+    no_proxy = _variable(environ, "no_proxy")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if no_proxy and bypass(f"{parts.hostname}:{port}", {"no": no_proxy}):
+        return None
+    return found if "://" in found else f"http://{found}"
+
+
+def verify_for(environ: Mapping[str, str]) -> Union[bool, str]:
+    """Return requests' verify value: the first CA variable set, else True (the system's CAs)."""
+    return next((_variable(environ, name) for name in CA_VARIABLES if _variable(environ, name)), True)
+
+
 def _retry_after(value: Optional[str]) -> Optional[float]:
     if not value:
         return None
@@ -75,23 +105,29 @@ class HttpPoster:
         retry_seconds: float,
         sleep: Optional[Callable[[float], None]] = None,
         monotonic: Callable[[], float] = time.monotonic,
+        environ: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.timeout_seconds = timeout_seconds
         self.retry_seconds = retry_seconds
         self._sleep = sleep or time.sleep
         self._monotonic = monotonic
+        self._environ: Mapping[str, str] = environ or {}
         self._session = requests.Session()
-        # Proxies come from the environment as for any HTTP client; no netrc credentials are added.
-        self._session.trust_env = True
+        # Proxies and CAs come from the environment the run was given (config.network_environment), never from
+        # os.environ behind the caller's back, and no ~/.netrc credentials are added to a webhook.
+        self._session.trust_env = False
+        self._session.verify = verify_for(self._environ)
 
     def close(self) -> None:
         """Close the connections."""
         self._session.close()
 
     def _attempt(self, url: str, body: bytes, headers: Dict[str, str]) -> PostResult:
+        proxy = proxy_for(url, self._environ)
         try:
             response = self._session.post(
                 url,
+                proxies={"http": proxy, "https": proxy} if proxy else None,
                 data=body,
                 headers=headers,
                 timeout=(min(CONNECT_TIMEOUT_SECONDS, self.timeout_seconds), self.timeout_seconds),
