@@ -377,3 +377,36 @@ def test_the_daemon_sends_its_failing_notice_to_the_channels_even_with_email_off
     assert channels.flush_all(settings)
     [notice] = receivers["noc-slack"].accepted()
     assert notice.json()["text"].startswith("[FAILING] Mist SLE monitoring is failing")
+
+
+def test_pagerduty_resolves_the_last_problem_and_a_critical_channel_resolves_a_fall_to_major(tmp_path: Path) -> None:
+    from result_builders import WEAK_SIGNAL_CRITICAL, make_result, site
+
+    raw = {
+        "mist": {"api_token": "unused-token"},
+        "reports": {"directory": str(tmp_path / "reports")},
+        "logging": {"file": None},
+        "notifications": {"email": {"enabled": False}, "channels": channel_config()},
+    }
+    # Nothing listens on these ports: every message waits, which is enough to read what was decided.
+    variables = ("TEAMS_WEBHOOK_URL", "SLACK_WEBHOOK_URL", "PD_EVENTS_URL", "HOOK_URL", "PD_ROUTING_KEY")
+    environ = {key: "http://127.0.0.1:9/x" if key.endswith("URL") else "key" for key in variables}
+    environ["MIST_WEBHOOK_SECRET"] = "secret"
+    settings = config_module.validate(raw, "c.yaml", environ=environ)
+    now = datetime.now(timezone.utc)
+    critical = make_result([site("s1", "Store 1", {"coverage": WEAK_SIGNAL_CRITICAL})])
+    channels.process_run(critical, settings, now)
+    for sle_pct in (75.0, 97.0):  # major, then healthy
+        channels.process_run(make_result([site("s1", "Store 1", {"coverage": sle_pct})]), settings, now)
+    queued = channels.ChannelOutbox(tmp_path / "reports", "pager").pending()
+    actions = [json_body(path)["event_action"] for path in queued]
+    assert actions == ["trigger", "resolve"]
+    assert json_body(queued[1])["dedup_key"] == f"{critical.org_id}:s1:coverage"
+    assert "routing_key" not in queued[0].read_text(encoding="utf-8")
+
+
+def json_body(path: Path) -> Dict[str, Any]:
+    import json
+
+    document: Dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["body"]
+    return document

@@ -309,7 +309,7 @@ def alert_view(
     cleared = tuple(_view_of(result, entry, "resolved", entry.first_seen) for entry in resolved)
     counts = payloads.counts_of(problems, cleared)
     if decision.send_alert:
-        kind = next(k for k in alert_state.ALERT_KINDS if any(p.severity == k for p in problems))
+        kind = next((k for k in alert_state.ALERT_KINDS if any(p.severity == k for p in problems)), "trend")
         parts = [f"{counts[k]} {k}" for k in alert_state.ALERT_KINDS if counts[k]]
         sites = len({p.site_id for p in problems})
         title = f"[{kind.upper()}] Mist SLE: {', '.join(parts)} at {sites} site(s) - {result.org_name}"

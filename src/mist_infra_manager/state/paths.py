@@ -1,7 +1,8 @@
 """Every file and folder the tool keeps, named in one place.
 
 All of them live under the reports directory: its `state/` folder (lock, heartbeat, alert state, call meter,
-caches), its `outbox/` (emails not yet accepted, and `sent/` for the file transport) and the report files.
+caches, `channels/<name>.json` per alert channel), its `outbox/` (emails not yet accepted, `sent/` for the file
+transport, `channels/<name>/` per alert channel) and the report files.
 History defaults to `<reports>/history` but may be configured elsewhere.
 """
 
