@@ -105,6 +105,10 @@ def dispatch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         code, lines = run_config_command(args.config_command, args.path or args.config, environ)
         _print_console(lines, quiet=False)
         return code
+    if args.command == "notify-test":
+        from mist_infra_manager.cli.notify_command import run_notify_test
+
+        return run_notify_test(args, environ, _configure_logging, _print_console)
     if args.mode is None:
         args.mode = DEFAULT_MODE
     return run(args, environ)

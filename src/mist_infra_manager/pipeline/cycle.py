@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, List, Optional
 
-from mist_infra_manager.alerting import notification_service
+from mist_infra_manager.alerting import channels, notification_service
 from mist_infra_manager.analysis.models import RunResult, utc_now
 from mist_infra_manager.mist import collector
 from mist_infra_manager.mist.mist_client import MistClient
@@ -36,6 +36,8 @@ class CycleOutcome:
     console: List[str] = field(default_factory=list)
     exit_code: int = 0
     notification: Optional[notification_service.NotificationOutcome] = None
+    # Teams, Slack, PagerDuty and webhook channels (alerting/channels.py).
+    channels: Optional[channels.ChannelsOutcome] = None
     # The one line saying why the report files could not be written, None when they were.
     write_failure: Optional[str] = None
 
@@ -125,6 +127,10 @@ def run_cycle(
         # The alert goes out whether or not the files exist: its attachment is rendered from the result.
         outcome.notification = notification_service.process_run(result, outcome.files, config, clock(), notes=notes)
         if outcome.notification.failed:
+            outcome.exit_code = 1
+        # Each channel has its own state and outbox: one failing never changes what the email or another does.
+        outcome.channels = channels.process_run(result, config, clock())
+        if outcome.channels.failed:
             outcome.exit_code = 1
     # The rendering context of this result is not needed after its outputs; a daemon should not hold it.
     report_generator.forget_context()
