@@ -202,6 +202,7 @@ SCHEMA: Dict[str, Any] = {
         "duration": Field("sle_duration", "1d"),
         "classifier_detail": Field("choice", "degraded", choices=("degraded", "all", "none")),
         "detail_reuse_minutes": Field("number", 60, minimum=0),
+        "root_cause": Field("choice", "major", choices=("critical", "major", "none")),
     },
     "thresholds": {
         "critical": Field("number", 70, minimum=0, maximum=100),

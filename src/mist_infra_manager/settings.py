@@ -40,6 +40,8 @@ class SleSettings:
     duration: str
     classifier_detail: str
     detail_reuse_minutes: float
+    # Which site-metrics get an impact-summary root cause: critical, major (critical and major) or none.
+    root_cause: str = "major"
 
 
 @dataclass(frozen=True)

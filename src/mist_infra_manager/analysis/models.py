@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from mist_infra_manager.analysis.root_cause import RootCause
 
 # Worst first. Site and org status use "healthy" where a metric's severity is "info".
 SEVERITIES = ("critical", "major", "warning", "info", "no_data")
@@ -74,6 +77,8 @@ class MetricResult:
     source: Optional[str] = None
     # Minutes since the classifier detail was fetched, when it was reused from an earlier run.
     detail_age_minutes: Optional[int] = None
+    # Where the top classifier's degraded minutes sit (issue 18, analysis/root_cause.py); None without.
+    root_cause: Optional[RootCause] = None
 
     @property
     def top_classifier(self) -> Optional[ClassifierStat]:

@@ -3,7 +3,9 @@
 /self, then the sites list (or its cache) and the paged org sites-sle side by side, then the
 per-site-metric `/summary` calls that `sle.classifier_detail` asks for, on a bounded worker pool:
 reused from the detail cache where allowed, worst first as far as the API call budget goes, the rest
-deferred to the next run. Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric.
+deferred to the next run; then the root-cause phase (mist/root_cause_fetch.py, `sle.root_cause`).
+Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric, plus one impact-summary per
+critical/major site-metric (three on the /summary-trend path).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from mist_infra_manager.analysis.models import (
     priority,
     utc_now,
 )
-from mist_infra_manager.mist import call_budget, detail_cache
+from mist_infra_manager.mist import call_budget, detail_cache, root_cause_fetch
 from mist_infra_manager.mist.mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
 from mist_infra_manager.settings import Settings
 
@@ -57,6 +59,8 @@ class CollectionSettings:
     budget_reserve_pct: float = 20.0
     sites_cache_minutes: float = 60.0
     detail_reuse_minutes: float = 60.0
+    # sle.root_cause: critical, major (critical and major) or none (mist/root_cause_fetch.py).
+    root_cause: str = "major"
 
     @classmethod
     def from_config(cls, config: Settings) -> CollectionSettings:
@@ -71,6 +75,7 @@ class CollectionSettings:
             budget_reserve_pct=config.mist.budget_reserve_pct,
             sites_cache_minutes=config.mist.sites_cache_minutes,
             detail_reuse_minutes=config.sle.detail_reuse_minutes,
+            root_cause=config.sle.root_cause,
         )
 
 
@@ -470,6 +475,25 @@ def collect(
             )
         if fetcher.endpoint == SUMMARY_TREND and (fetcher.switched or plan.fetch):
             notes.append("/summary answered 404: classifier numbers come from /summary-trend, without users/aps")
+
+        # --- root cause (issue 18): after the breakdowns, with what is left of the budget -------------
+        if fetch_detail and fetcher.stopped_reason is None:
+            left = None if allowance is None else max(0, allowance - (client.calls - phase_start))
+            cause = root_cause_fetch.run_phase(
+                client,
+                sites,
+                root_cause_fetch.PhaseInputs(
+                    settings.root_cause, settings.duration, settings.detail_reuse_minutes, settings.max_workers, org_id
+                ),
+                left,
+                now,
+                state_directory,
+            )
+            notes.extend(cause.notes)
+            if cause.stopped_reason:
+                notes.append(f"root cause stopped by the rate limit: {cause.stopped_reason}")
+                blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, cause.retry_after)
+        # --- end root cause ------------------------------------------------------------------------------
 
         if state_directory is not None and fetch_detail:
             _save_detail_state(state_directory, state, plan, deferred, fetcher, org_id, settings, now)

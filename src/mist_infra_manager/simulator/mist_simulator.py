@@ -1,7 +1,8 @@
 """Juniper Mist cloud API simulator: a deterministic org served over real HTTP on 127.0.0.1.
 
 Serves the endpoints the SLE reporting tool reads (self, org sites, org sites-sle, site SLE
-metrics / classifiers / summary / summary-trend) plus a few extra ones for the Bruno collection
+metrics / classifiers / summary / summary-trend, and for the root cause impact-summary / impacted-users /
+impacted-aps) plus a few extra ones for the Bruno collection
 (org insights worst-sites-by-sle, alarms search, AP device stats). Faults (429, 5xx, malformed
 bodies, slow answers) can be injected on demand. Standard library only.
 
@@ -637,6 +638,93 @@ def _summary_rest(site: SimSite, site_metric: str, num_buckets: int, interval: i
     return _json(body)
 
 
+# --- Root cause: impact-summary, impacted-users, impacted-aps ---------------------------------------
+
+# A site-metric's degraded minutes sit "concentrated" (TOP_AP_SHARE on one AP) when site index + metric
+# number is even, else "spread" evenly over its APs. Site 0's coverage (weak-signal, 8 APs) is concentrated
+# at 70 %; site 1's time-to-connect (dhcp-unresponsive, 6 APs) is spread.
+TOP_AP_SHARE = 0.70
+SPREAD_STEP = 0.05
+IMPACT_PROFILES: Dict[str, Dict[str, Tuple[Tuple[str, str, float], ...]]] = {
+    # dimension -> (id, name, share of the degraded minutes)
+    "concentrated": {
+        "band": (("24", "24", 0.80), ("5", "5", 0.20)),
+        "wlan": (("staff", "Store-Staff", 0.75), ("guest", "Store-Guest", 0.25)),
+        "device_type": (("zebra", "Zebra scanner", 0.72), ("iphone", "iPhone", 0.18), ("windows", "Windows", 0.10)),
+        "device_os": (("Android 11", "Android 11", 0.72), ("iOS", "iOS", 0.18), ("Windows", "Windows", 0.10)),
+    },
+    "spread": {
+        "band": (("5", "5", 0.45), ("24", "24", 0.35), ("6", "6", 0.20)),
+        "wlan": (("staff", "Store-Staff", 0.40), ("guest", "Store-Guest", 0.35), ("iot", "Store-IoT", 0.25)),
+        "device_type": (("iphone", "iPhone", 0.40), ("android", "Android", 0.35), ("windows", "Windows", 0.25)),
+        "device_os": (("iOS", "iOS", 0.40), ("Android 14", "Android 14", 0.35), ("Windows", "Windows", 0.25)),
+    },
+}
+WLAN_UUID_PREFIX = "wlan"
+IMPACTED_PAGE_LIMIT = 1000
+
+
+def impact_profile(site: SimSite, key: str) -> str:
+    """Return "concentrated" or "spread": how a site-metric's degraded minutes sit on its APs."""
+    return "concentrated" if (site.index + ALL_METRIC_KEYS.index(key)) % 2 == 0 else "spread"
+
+
+def ap_identity(site: SimSite, number: int) -> Tuple[str, str]:
+    """Return (mac, name) of a site's AP number (0-based), as the device stats list it."""
+    mac = "5c5b35" + hashlib.sha1(f"{site.id}:{number}".encode()).hexdigest()[:6]
+    return mac, f"AP-{site.index + 1:04d}-{number + 1:02d}"
+
+
+def ap_shares(profile: str, count: int) -> List[float]:
+    """Return the shares of the degraded minutes of count APs, largest first, adding up to 1."""
+    if count <= 1:
+        return [1.0] * count
+    if profile == "concentrated":
+        return [TOP_AP_SHARE] + [(1.0 - TOP_AP_SHARE) / (count - 1)] * (count - 1)
+    raw = [1.0 + SPREAD_STEP * (count - i) for i in range(count)]
+    return [value / sum(raw) for value in raw]
+
+
+def classifier_minutes(
+    site: SimSite, key: str, classifier: str, num_buckets: int, interval: int
+) -> Tuple[float, float]:
+    """Return (degraded, total) minutes of one classifier of a site-metric over the window."""
+    series = build_series(site, key, num_buckets, interval)
+    total = float(sum(t for t in series.total if t))
+    degraded = sum(d for d in series.degraded if d is not None)
+    return degraded * site.classifier_weights[key].get(classifier, 0.0), total
+
+
+def _impact_items(
+    parts: Sequence[Tuple[str, str, float]], id_key: str, degraded: float, good: float
+) -> List[Dict[str, Any]]:
+    items = []
+    for item_id, name, share in parts:
+        bad = round(degraded * share, 3)
+        items.append(
+            {id_key: item_id, "name": name, "degraded": bad, "total": round(bad + good / len(parts), 3), "duration": 0}
+        )
+    return items
+
+
+def impact_lists(
+    site: SimSite, key: str, classifier: str, degraded: float, total: float
+) -> Dict[str, List[Dict[str, Any]]]:
+    """Return the impact-summary lists (ap, band, wlan, device_os, device_type) of one classifier."""
+    count = site.classifier_impact(key).get(classifier, {}).get("num_aps", 0) if degraded > 0 else 0
+    profile = impact_profile(site, key)
+    good = max(0.0, total - degraded)
+    aps = [(*ap_identity(site, number), share) for number, share in enumerate(ap_shares(profile, count))]
+    lists: Dict[str, List[Dict[str, Any]]] = {"ap": _impact_items(aps, "ap_mac", degraded, good) if aps else []}
+    for dimension, parts in IMPACT_PROFILES[profile].items():
+        if dimension == "wlan":
+            parts = tuple((_uuid(WLAN_UUID_PREFIX, site.id, item), name, share) for item, name, share in parts)
+        lists[dimension] = (
+            _impact_items(parts, dimension if dimension != "wlan" else "wlan_id", degraded, good) if count else []
+        )
+    return lists
+
+
 # --- HTTP plumbing ---------------------------------------------------------------------------------
 
 
@@ -845,6 +933,7 @@ class MistSimulator:
             (re.compile(site_sle + r"/metrics$"), self._get_sle_metrics),
             (re.compile(site_sle + r"/metric/([^/]+)/(classifiers|summary|summary-trend)$"), self._get_metric),
             (re.compile(r"^/api/v1/sites/([^/]+)/stats/devices$"), self._get_device_stats),
+            (re.compile(site_sle + r"/metric/([^/]+)/(impact-summary|impacted-users|impacted-aps)$"), self._get_impact),
         ]
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -1276,6 +1365,70 @@ class MistSimulator:
         rest = self._summary(site, metric, num_buckets, interval, what == "summary-trend")
         return _Response(200, b'{"start":%d,"end":%d,' % (start, end) + rest[1:])
 
+    def _get_impact(self, groups: Tuple[str, ...], query: Dict[str, str]) -> _Response:
+        """impact-summary, impacted-users, impacted-aps of one site-metric, optionally for one classifier."""
+        site, missing = self._site_scope(groups)
+        if site is None:
+            return missing or _not_found()
+        metric, what = groups[3], groups[4]
+        if metric not in ENABLED_SITE_METRICS:
+            return _not_found(metric)
+        key = SITE_TO_ORG_METRIC[metric]
+        start, end = _window(query, self._now())
+        interval = HOURLY_BUCKET_S if end - start <= MAX_HOURLY_SPAN_S else DAILY_BUCKET_S
+        num_buckets = max(1, math.ceil((end - start) / interval))
+        classifier = query.get("classifier", "")
+        names = [classifier] if classifier else [name for name in CLASSIFIERS[key]]
+        head: Dict[str, Any] = {"start": start, "end": end, "metric": metric, "classifier": classifier, "failure": ""}
+        if what == "impact-summary":
+            degraded, total = 0.0, 0.0
+            for name in names:
+                part, total = classifier_minutes(site, key, name, num_buckets, interval)
+                degraded += part
+            top = max(names, key=lambda name: site.classifier_weights[key].get(name, 0.0))
+            lists = impact_lists(site, key, top, degraded, total)
+            field_name = query.get("fields")
+            if field_name:
+                lists = {name: (items if name == field_name else []) for name, items in lists.items()}
+            return _Response(200, _json({**head, **lists}))
+        return self._impacted(site, key, names, what, query, head)
+
+    def _impacted(
+        self, site: SimSite, key: str, names: List[str], what: str, query: Dict[str, str], head: Dict[str, Any]
+    ) -> _Response:
+        impact = site.classifier_impact(key)
+        counts = [impact.get(name, {"num_users": 0, "num_aps": 0}) for name in names]
+        users = max((count["num_users"] for count in counts), default=0)
+        aps = max((count["num_aps"] for count in counts), default=0)
+        limit = _int_param(query, "limit", IMPACTED_PAGE_LIMIT, 1)
+        page = _int_param(query, "page", 1, 1)
+        first = (page - 1) * limit
+        head.update({"limit": limit, "page": page})
+        if what == "impacted-aps":
+            items = []
+            for number in range(first, min(aps, first + limit)):
+                mac, name = ap_identity(site, number)
+                items.append({"ap_mac": mac, "name": name, "degraded": 1.0, "total": 60.0, "duration": 60})
+            return _Response(200, _json({**head, "total_count": aps, "aps": items}))
+        clients = []
+        for number in range(first, min(users, first + limit)):
+            mac, ap_name = ap_identity(site, number % max(1, aps))
+            clients.append(
+                {
+                    "mac": "a4c3f0" + hashlib.sha1(f"{site.id}:user:{number}".encode()).hexdigest()[:6],
+                    "name": f"client-{number + 1:03d}",
+                    "ap_mac": mac,
+                    "ap_name": ap_name,
+                    "ssid": "Store-Staff",
+                    "device_type": "iPhone",
+                    "device_os": "iOS",
+                    "degraded": 1.0,
+                    "total": 30.0,
+                    "duration": 30,
+                }
+            )
+        return _Response(200, _json({**head, "total_count": users, "users": clients}))
+
     def _summary(self, site: SimSite, metric: str, num_buckets: int, interval: int, trend: bool) -> bytes:
         cache_key = (site.index, metric, num_buckets, interval, trend)
         with self._lock:
@@ -1308,7 +1461,7 @@ class MistSimulator:
         connected = site.num_aps - down
         aps = []
         for number in range(site.num_aps):
-            mac = "5c5b35" + hashlib.sha1(f"{site.id}:{number}".encode()).hexdigest()[:6]
+            mac, ap_name = ap_identity(site, number)
             online = number < connected
             share = 0
             if online:
@@ -1317,7 +1470,7 @@ class MistSimulator:
                 {
                     "id": f"00000000-0000-0000-1000-{mac}",
                     "mac": mac,
-                    "name": f"AP-{site.index + 1:04d}-{number + 1:02d}",
+                    "name": ap_name,
                     "model": AP_MODELS[(site.index + number) % len(AP_MODELS)],
                     "type": "ap",
                     "status": "connected" if online else "disconnected",

@@ -21,6 +21,7 @@ ALERT_STATE_FILE_NAME = "alert_state.json"
 METER_FILE_NAME = "call_meter.json"
 SITES_CACHE_FILE_NAME = "sites_cache.json"
 DETAIL_CACHE_FILE_NAME = "detail_cache.json"
+ROOT_CAUSE_CACHE_FILE_NAME = "root_cause_cache.json"
 OUTBOX_DIRECTORY_NAME = "outbox"
 FILE_TRANSPORT_DIRECTORY_NAME = "sent"
 HISTORY_DIRECTORY_NAME = "history"
@@ -85,6 +86,11 @@ class StatePaths:
     def detail_cache(self) -> Path:
         """Return the cached classifier breakdowns."""
         return self.state / DETAIL_CACHE_FILE_NAME
+
+    @property
+    def root_cause_cache(self) -> Path:
+        """Return the cached impact summaries (root causes) of critical and major site-metrics."""
+        return self.state / ROOT_CAUSE_CACHE_FILE_NAME
 
     @property
     def outbox(self) -> Path:
