@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from fractions import Fraction
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mist_infra_manager.analysis import catalog
 from mist_infra_manager.analysis.models import (
@@ -25,15 +27,30 @@ logger = logging.getLogger(__name__)
 DEFAULT_THRESHOLDS: Dict[str, float] = {"critical": 70.0, "major": 80.0, "warning": 90.0}
 # Relative slack for float sums where a bucket's degraded equals its total.
 BUCKET_TOLERANCE = 1e-9
+# A percentage is rounded to this many decimals before anything else: float noise (79.99999999999999 for
+# an exact 80 %) lives far below it, real differences far above it.
+NOISE_DECIMALS = 9
+# Decimals of an SLE % in the JSON (sle_pct), rounded down like the shown value so the two never disagree.
+JSON_DECIMALS = 2
+# Decimals of a shown SLE %, rounded down; severities are decided on this value.
+SHOWN_DECIMALS = 1
+# Sums beyond this are not finite as floats: such a body cannot be shown or written as JSON.
+FLOAT_MAX = Fraction(sys.float_info.max)
+
+Number = Union[int, float, Fraction]
 
 
 @dataclass
 class SummaryBreakdown:
-    """What one `/summary` or `/summary-trend` body says about a site-metric."""
+    """What one `/summary` or `/summary-trend` body says about a site-metric.
+
+    unusable says why the body gives no breakdown (no valid samples, numbers that overflow); None when it does.
+    """
 
     sle_pct: Optional[float]
     classifiers: List[ClassifierStat]
     has_impact: bool
+    unusable: Optional[str] = None
 
 
 def _number(value: Any) -> Optional[float]:
@@ -74,40 +91,76 @@ def usable_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> List[bool]
     return mask
 
 
-def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[float, float]:
-    """Return (Σ total, Σ degraded) over the usable buckets (see usable_buckets)."""
-    total_sum = 0.0
-    degraded_sum = 0.0
+def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[Fraction, Fraction]:
+    """Return exactly (Σ total, Σ degraded) over the usable buckets (see usable_buckets)."""
+    total_sum = Fraction(0)
+    degraded_sum = Fraction(0)
     for total, bad, usable in zip(totals, degraded, usable_buckets(totals, degraded)):
         if usable:
-            total_sum += float(total)
-            degraded_sum += float(bad)
+            total_sum += Fraction(total)
+            degraded_sum += Fraction(bad)
     return total_sum, degraded_sum
 
 
-def _sum_where(values: Sequence[Any], mask: Sequence[bool]) -> float:
-    """Return the sum of the non-negative numbers of values at the buckets the mask keeps."""
-    total = 0.0
+def _sum_where(values: Sequence[Any], mask: Sequence[bool]) -> Fraction:
+    """Return exactly the sum of the non-negative numbers of values at the buckets the mask keeps."""
+    total = Fraction(0)
     for value, keep in zip(values, mask):
         number = _number(value)
         if keep and number is not None and number >= 0:
-            total += number
+            total += Fraction(number)
     return total
 
 
+def _denoised(value: Number) -> Fraction:
+    """Return value rounded to NOISE_DECIMALS, exactly: 79.99999999999999 becomes 80."""
+    return round(Fraction(value), NOISE_DECIMALS)
+
+
+def _floored(value: Number, decimals: int) -> float:
+    """Return the float nearest to value (float noise removed) rounded down to `decimals` decimals."""
+    scale: int = 10**decimals
+    floored: int = math.floor(_denoised(value) * scale)
+    return floored / scale
+
+
+def pct_of(part: Number, whole: Number) -> Optional[float]:
+    """Return 100 × part ÷ whole without float noise (rounded to NOISE_DECIMALS), None when whole is not > 0."""
+    if whole <= 0:
+        return None
+    return float(_denoised(100 * Fraction(part) / Fraction(whole)))
+
+
+def json_pct(value: Optional[float]) -> Optional[float]:
+    """Return an SLE % as the JSON gives it: float noise removed, rounded down to JSON_DECIMALS."""
+    return None if value is None else _floored(value, JSON_DECIMALS)
+
+
+def shown_pct(value: float) -> float:
+    """Return an SLE % as every output shows it: float noise removed, rounded down to one decimal."""
+    return _floored(value, SHOWN_DECIMALS)
+
+
 def fraction_to_pct(value: Any) -> Optional[float]:
-    """Return 100 × a sites-sle fraction, or None when the value is missing or outside 0..1."""
+    """Return 100 × a sites-sle fraction without float noise, or None when the value is missing or outside 0..1."""
     number = _number(value)
     if number is None or number < 0 or number > 1:
         return None
-    return 100.0 * number
+    return pct_of(number, 1)
+
+
+def unreadable_value(value: Any) -> bool:
+    """Return True for a sites-sle value that is there but cannot be read: not a number, NaN, outside 0..1."""
+    return value is not None and fraction_to_pct(value) is None
 
 
 def parse_summary(body: Any) -> SummaryBreakdown:
     """Return the SLE % and the classifier breakdown of a `/summary` or `/summary-trend` body.
 
     `degraded_pct` is the classifier's share of all the metric's user-minutes (so the classifiers add up to
-    the metric's % degraded); `share_pct` its share of the failures, as the Mist UI shows it.
+    the metric's % degraded); `share_pct` its share of the failures, as the Mist UI shows it. Sums are
+    exact; a body whose valid buckets total 0 (whatever classifiers it names) or whose sums do not fit a
+    float gives no breakdown, with `unusable` saying why.
     """
     document = _mapping(body)
     samples = _mapping(_mapping(document.get("sle")).get("samples"))
@@ -116,9 +169,13 @@ def parse_summary(body: Any) -> SummaryBreakdown:
     # One mask for the metric and its classifiers, so the classifiers add up to the metric's % degraded.
     mask = usable_buckets(metric_totals, metric_degraded_values)
     metric_total, metric_degraded = sum_buckets(metric_totals, metric_degraded_values)
-    sle_pct = None if metric_total <= 0 else 100.0 * (metric_total - metric_degraded) / metric_total
+    if metric_total <= 0:
+        return SummaryBreakdown(None, [], False, unusable="holds no usable samples (valid buckets total 0)")
+    if metric_total > FLOAT_MAX:
+        return SummaryBreakdown(None, [], False, unusable="holds sample totals too large to be numbers")
+    sle_pct = pct_of(metric_total - metric_degraded, metric_total)
 
-    raw: List[Tuple[str, float, Optional[int], Optional[int]]] = []
+    raw: List[Tuple[str, Fraction, Optional[int], Optional[int]]] = []
     has_impact = False
     for entry in _sequence(document.get("classifiers")):
         classifier = _mapping(entry)
@@ -135,13 +192,13 @@ def parse_summary(body: Any) -> SummaryBreakdown:
         impact_map = _mapping(impact)
         raw.append((name, classifier_degraded, _count(impact_map.get("num_users")), _count(impact_map.get("num_aps"))))
 
-    all_degraded = sum(degraded for _, degraded, _, _ in raw)
+    all_degraded = sum((degraded for _, degraded, _, _ in raw), Fraction(0))
     classifiers = [
         ClassifierStat(
             id=name,
             name=catalog.classifier_display_name(name),
-            degraded_pct=None if metric_total <= 0 else 100.0 * degraded / metric_total,
-            share_pct=None if all_degraded <= 0 else 100.0 * degraded / all_degraded,
+            degraded_pct=pct_of(degraded, metric_total),
+            share_pct=pct_of(degraded, all_degraded),
             users=users,
             aps=aps,
         )
@@ -152,9 +209,13 @@ def parse_summary(body: Any) -> SummaryBreakdown:
 
 
 def severity_for(sle_pct: Optional[float], thresholds: Mapping[str, float] = DEFAULT_THRESHOLDS) -> str:
-    """Return critical, major, warning or info for an SLE %, or no_data when there is none."""
+    """Return critical, major, warning or info for an SLE % as shown (see shown_pct), no_data when there is none.
+
+    Classifying the shown value keeps the word beside a number true: 80.0 % is never "major".
+    """
     if sle_pct is None:
         return "no_data"
+    sle_pct = shown_pct(sle_pct)
     if sle_pct < thresholds["critical"]:
         return "critical"
     if sle_pct < thresholds["major"]:
@@ -165,12 +226,19 @@ def severity_for(sle_pct: Optional[float], thresholds: Mapping[str, float] = DEF
 
 
 def site_status(metrics: Iterable[MetricResult]) -> str:
-    """Return the worst severity of a site's metrics as a status; healthy when all measured are info."""
-    severities = [metric.severity for metric in metrics if metric.severity != "no_data"]
+    """Return the worst severity of a site's metrics as a status.
+
+    healthy when all measured are info and none was unreadable; a site with an unreadable value and
+    nothing worse is no_data, since nobody can say it is healthy.
+    """
+    metric_list = list(metrics)
+    severities = [metric.severity for metric in metric_list if metric.severity != "no_data"]
     if not severities:
         return "no_data"
     worst = min(severities, key=lambda severity: SEVERITY_RANK[severity])
-    return "healthy" if worst == "info" else worst
+    if worst != "info":
+        return worst
+    return "no_data" if any(metric.unreadable for metric in metric_list) else "healthy"
 
 
 def overall_status(statuses: Iterable[str]) -> str:
@@ -200,13 +268,15 @@ def build_site(
     result = sle_result or {}
     metrics: Dict[str, MetricResult] = {}
     for metric in catalog.METRICS:
-        sle_pct = fraction_to_pct(result.get(metric.key))
+        value = result.get(metric.key)
+        sle_pct = fraction_to_pct(value)
         metrics[metric.key] = MetricResult(
             key=metric.key,
             name=metric.name,
             sle_pct=sle_pct,
             severity=severity_for(sle_pct, thresholds),
             detail=DETAIL_SKIPPED,
+            unreadable=unreadable_value(value),
         )
     return SiteResult(
         id=site_id,
@@ -246,6 +316,5 @@ def format_cell(stat: ClassifierStat) -> str:
 
 
 def format_sle(value: float) -> str:
-    """Return an SLE % with one decimal, rounded down, so 89.96 reads 89.9 and never 90.0 beside "warning"."""
-    # The small epsilon keeps 66.0, stored as 65.99999999999999, at 66.0.
-    return f"{math.floor(value * 10 + 1e-6) / 10:.1f}"
+    """Return an SLE % as shown_pct gives it, so 89.96 reads 89.9 and never 90.0 beside "warning"."""
+    return f"{shown_pct(value):.{SHOWN_DECIMALS}f}"

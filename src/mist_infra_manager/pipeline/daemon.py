@@ -335,11 +335,17 @@ def run_pipeline(
     *,
     show_progress: bool = False,
     clock: Clock = utc_now,
+    interval_minutes: Optional[float] = None,
 ) -> pipeline.CycleOutcome:
-    """Run one collection and its outputs with the stop flag hooked into the API client."""
+    """Run one collection and its outputs with the stop flag hooked into the API client.
+
+    interval_minutes: the daemon's interval, which caps the run deadline.
+    """
     client = pipeline.make_client(config, on_call=stopper.check, sleep=stopper.sleep)
     try:
-        return pipeline.run_cycle(config, mode, clock=clock, client=client, show_progress=show_progress)
+        return pipeline.run_cycle(
+            config, mode, clock=clock, client=client, show_progress=show_progress, interval_minutes=interval_minutes
+        )
     finally:
         client.close()
 
@@ -412,7 +418,7 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
 
         # Before collecting: a queued alert must not wait for the API to come back.
         notification_service.flush_outbox(config)
-        return outcome_failure(run_pipeline(config, mode, stopper))
+        return outcome_failure(run_pipeline(config, mode, stopper, interval_minutes=interval_minutes))
 
     def send_alert(kind: str, detail: str, now: dt.datetime) -> bool:
         return send_monitoring_alert(config, kind, detail, now)
