@@ -8,8 +8,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import pytest
-
 from mist_infra_manager.analysis import catalog, insights_analyzer, sle_monitor
 from mist_infra_manager.analysis.models import DETAIL_FETCHED, RunResult, SiteResult
 from mist_infra_manager.outputs import report_generator
