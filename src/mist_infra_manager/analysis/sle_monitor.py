@@ -9,6 +9,7 @@ import logging
 import math
 import sys
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -38,6 +39,9 @@ SHOWN_DECIMALS = 1
 FLOAT_MAX = Fraction(sys.float_info.max)
 
 Number = Union[int, float, Fraction]
+# Enough digits that converting an exact sum or ratio to a Decimal loses nothing a percentage could show.
+_EXACT = Context(prec=80)
+_NOISE_QUANTUM = Decimal(1).scaleb(-NOISE_DECIMALS)
 
 
 @dataclass
@@ -102,33 +106,42 @@ def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[Fractio
     return total_sum, degraded_sum
 
 
-def _sum_where(values: Sequence[Any], mask: Sequence[bool]) -> Fraction:
-    """Return exactly the sum of the non-negative numbers of values at the buckets the mask keeps."""
+def _sum_where(values: Sequence[Any], totals: Sequence[Any], mask: Sequence[bool]) -> Fraction:
+    """Return exactly the sum of values at the buckets the mask keeps, each between 0 and its bucket's total.
+
+    A classifier bucket that is negative or more than the metric's total counts for nothing, as for the metric.
+    """
     total = Fraction(0)
-    for value, keep in zip(values, mask):
+    for value, bucket_total, keep in zip(values, totals, mask):
         number = _number(value)
-        if keep and number is not None and number >= 0:
+        if keep and number is not None and 0 <= number <= float(bucket_total) * (1 + BUCKET_TOLERANCE):
             total += Fraction(number)
     return total
 
 
-def _denoised(value: Number) -> Fraction:
-    """Return value rounded to NOISE_DECIMALS, exactly: 79.99999999999999 becomes 80."""
-    return round(Fraction(value), NOISE_DECIMALS)
+def _decimal(value: Number) -> Decimal:
+    """Return value as a Decimal: exactly for ints and floats, to 80 digits for fractions."""
+    if isinstance(value, Fraction):
+        return _EXACT.divide(Decimal(value.numerator), Decimal(value.denominator))
+    return Decimal(value)
 
 
-def _floored(value: Number, decimals: int) -> float:
-    """Return the float nearest to value (float noise removed) rounded down to `decimals` decimals."""
-    scale: int = 10**decimals
-    floored: int = math.floor(_denoised(value) * scale)
-    return floored / scale
+def _floored(value: float, decimals: int) -> float:
+    """Return value (float noise removed) rounded down to `decimals` decimals."""
+    # round() rounds the float's exact value; its 9-decimal text is then exact, and cutting it is a floor for
+    # values ≥ 0. This runs for every site-metric of the org, so the common case avoids Decimal.
+    text = f"{round(value, NOISE_DECIMALS):.{NOISE_DECIMALS}f}"
+    if text.startswith("-"):
+        return float(Decimal(text).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR, context=_EXACT))
+    return float(text[: len(text) - NOISE_DECIMALS + decimals])
 
 
 def pct_of(part: Number, whole: Number) -> Optional[float]:
     """Return 100 × part ÷ whole without float noise (rounded to NOISE_DECIMALS), None when whole is not > 0."""
     if whole <= 0:
         return None
-    return float(_denoised(100 * Fraction(part) / Fraction(whole)))
+    ratio = _EXACT.divide(_EXACT.multiply(_decimal(part), Decimal(100)), _decimal(whole))
+    return float(ratio.quantize(_NOISE_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT))
 
 
 def json_pct(value: Optional[float]) -> Optional[float]:
@@ -146,7 +159,8 @@ def fraction_to_pct(value: Any) -> Optional[float]:
     number = _number(value)
     if number is None or number < 0 or number > 1:
         return None
-    return pct_of(number, 1)
+    # 100 × a float is off by at most half a unit in the 15th digit: far below what rounding removes.
+    return round(100.0 * number, NOISE_DECIMALS)
 
 
 def unreadable_value(value: Any) -> bool:
@@ -185,7 +199,7 @@ def parse_summary(body: Any) -> SummaryBreakdown:
             continue
         classifier_samples = _mapping(classifier.get("samples"))
         # Classifier totals equal the metric's: the metric's buckets decide what counts.
-        classifier_degraded = _sum_where(_sequence(classifier_samples.get("degraded")), mask)
+        classifier_degraded = _sum_where(_sequence(classifier_samples.get("degraded")), metric_totals, mask)
         impact = classifier.get("impact")
         if isinstance(impact, dict):
             has_impact = True
