@@ -286,3 +286,22 @@ def test_the_run_deadline_is_the_configured_one_capped_by_the_daemon_interval(si
     assert CollectionSettings.from_config(settings, interval_minutes=5).run_timeout_seconds == 300
     assert CollectionSettings.from_config(settings, interval_minutes=15).run_timeout_seconds == 600
     assert collector.effective_run_timeout(600, None) == 600
+
+
+# --- case 7, the collector's side: the classifier phase never spends more than its budget ----------------
+
+
+def test_the_summary_trend_fallback_after_a_404_never_spends_past_the_call_budget(tmp_path) -> None:
+    with MistSimulator(num_sites=40, token=SIMULATOR_TOKEN, summary_removed=True) as simulator:
+        client = MistClient(simulator.base_url, simulator.token, sleep=lambda seconds: None)
+        try:
+            # 10 calls an hour less 30 % = 7 usable: 3 org calls, 4 for the classifier phase, on 8 workers at once.
+            settings = CollectionSettings(calls_per_hour=10, budget_reserve_pct=30, max_workers=8)
+            result = collect(client, settings, NOW, state_directory=tmp_path / "state")
+        finally:
+            client.close()
+        detail_calls = simulator.calls_matching("/summary")
+
+    assert detail_calls <= 4
+    assert result.api_calls <= 7
+    assert result.deferred_count > 0

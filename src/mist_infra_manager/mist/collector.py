@@ -197,6 +197,10 @@ def detail_targets(sites: List[SiteResult], classifier_detail: str) -> List[Tupl
     return targets
 
 
+class _NoCallLeft(Exception):
+    """The budget or the run deadline leaves no room for the /summary-trend call after a /summary 404."""
+
+
 class DetailFetcher:
     """Fetches classifier detail; switches from /summary to /summary-trend for the rest of the run on a 404.
 
@@ -240,6 +244,14 @@ class DetailFetcher:
         except NotFoundError:
             if endpoint == SUMMARY_TREND:
                 raise
+        # The fallback is a second call: it needs its own share of the budget and time, like the first.
+        if self.deadline_passed():
+            with self._lock:
+                self.past_deadline += 1
+            raise _NoCallLeft()
+        if self.budget is not None and not self.budget.take():
+            self.budget_exhausted = True
+            raise _NoCallLeft()
         body, _ = self.client.get(f"{base}/{SUMMARY_TREND}", {"duration": self.duration})
         with self._lock:
             if self.endpoint == SUMMARY:
@@ -268,6 +280,9 @@ class DetailFetcher:
         metric_id = catalog.METRICS_BY_KEY[metric.key].site_metric_id
         try:
             body, endpoint = self._summary_body(site.id, metric_id)
+        except _NoCallLeft:
+            metric.detail = DETAIL_DEFERRED
+            return
         except AuthError as error:
             # The other workers stop calling; the error itself ends the run.
             self.stopped_reason = str(error)
