@@ -529,3 +529,15 @@ def test_an_unreadable_value_does_not_hide_a_worse_metric() -> None:
     site = sle_monitor.build_site("s1", "Site", {"coverage": float("nan"), "roaming": 0.5})
 
     assert site.status == "critical"
+
+
+def test_a_classifier_bucket_above_the_metric_total_counts_for_nothing() -> None:
+    body = summary_body(
+        [10, 10], [2, 2], [classifier("weak-signal", [2, 1e300]), classifier("asymmetry-uplink", [0, 2])]
+    )
+
+    stats = by_id(sle_monitor.parse_summary(body))
+
+    assert stats["weak-signal"].degraded_pct == 10.0
+    assert stats["asymmetry-uplink"].degraded_pct == 10.0
+    assert stats["weak-signal"].share_pct == 50.0
