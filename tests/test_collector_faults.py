@@ -15,6 +15,7 @@ import requests
 
 from conftest import SIMULATOR_TOKEN
 from mist_infra_manager import config as config_module
+from mist_infra_manager.analysis import trend_analyzer
 from mist_infra_manager.analysis.models import (
     ALERT_SEVERITIES,
     DETAIL_DEFERRED,
@@ -305,3 +306,22 @@ def test_the_summary_trend_fallback_after_a_404_never_spends_past_the_call_budge
     assert detail_calls <= 4
     assert result.api_calls <= 7
     assert result.deferred_count > 0
+
+
+def test_client_counts_near_the_float_limit_give_finite_org_averages_and_a_writable_json(simulator) -> None:
+    path = f"/api/v1/orgs/{simulator.org_id}/insights/sites-sle"
+    real = requests.get(
+        simulator.base_url + path,
+        params={"sle": "wifi", "duration": "1d", "limit": 1000, "page": 1},
+        headers={"Authorization": f"Token {SIMULATOR_TOKEN}"},
+        timeout=5,
+    ).json()
+    for entry in real["results"]:
+        entry["num_clients"] = 1.7e308
+    simulator.add_fault(200, times=1, path_contains="/insights/sites-sle", body=json.dumps(real).encode())
+
+    result = run_collection(simulator, classifier_detail="none")
+
+    averages = trend_analyzer.org_values(trend_analyzer.snapshot_from_result(result))
+    assert all(value is None or 0 <= value <= 100 for value in averages.values())
+    json.dumps(report_generator.dashboard_document(result), allow_nan=False)
