@@ -193,6 +193,7 @@ SCHEMA: Dict[str, Any] = {
         "calls_per_hour": Field("int", 5000, minimum=1),
         "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
         "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
+        "run_timeout_seconds": Field("number", 600, minimum=1, maximum=86400),
         "sites_cache_minutes": Field("number", 60, minimum=0),
         # Secret: a proxy URL may hold a password.
         "proxy": Field("str", None, nullable=True, secret=True),
