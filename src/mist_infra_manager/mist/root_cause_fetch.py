@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mist_infra_manager.analysis import catalog, root_cause
 from mist_infra_manager.analysis.models import DETAIL_FETCHED, MetricResult, SiteResult, priority
@@ -231,8 +231,16 @@ def save_cache(state_directory: Path, state: CauseState, org_id: str, duration: 
 class CauseFetcher:
     """Fetches root causes on a bounded pool; a 429 or a spent budget stops it, a refused token ends the run."""
 
-    def __init__(self, client: MistClient, duration: str, budget: call_budget.PhaseBudget, now: datetime) -> None:
+    def __init__(
+        self,
+        client: MistClient,
+        duration: str,
+        budget: call_budget.PhaseBudget,
+        now: datetime,
+        deadline_passed: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.client = client
+        self.deadline_passed = deadline_passed
         self.duration = duration
         self.budget = budget
         self.now = now
@@ -245,7 +253,7 @@ class CauseFetcher:
 
     def _get(self, path: str, params: Dict[str, Any]) -> Optional[Any]:
         """Return a body, or None when stopped or out of budget (the target is then deferred)."""
-        if self.stopped_reason is not None or not self.budget.take():
+        if self.stopped_reason is not None or self.deadline_passed() or not self.budget.take():
             return None
         body, _ = self.client.get(path, params)
         return body
@@ -321,10 +329,12 @@ def run_phase(
     allowance: Optional[int],
     now: datetime,
     state_directory: Optional[Path],
+    deadline_passed: Callable[[], bool] = lambda: False,
 ) -> PhaseOutcome:
     """Fill the root cause of the site-metrics sle.root_cause asks for; raises AuthError when the token is refused.
 
     allowance: the calls left in the budget (None: no limit). Without a state_directory nothing is cached.
+    Past the run deadline the remaining site-metrics are deferred.
     """
     outcome = PhaseOutcome()
     targets = targets_for(sites, inputs.level)
@@ -337,7 +347,7 @@ def run_phase(
         apply_entry(metric, entry)
     start = client.calls
     budget = call_budget.PhaseBudget(allowance, lambda: client.calls - start)
-    fetcher = CauseFetcher(client, inputs.duration, budget, now)
+    fetcher = CauseFetcher(client, inputs.duration, budget, now, deadline_passed)
     logger.info(
         "Root cause: %d site-metric(s) to fetch, %d reused, %d deferred", len(fetch), len(reused), len(deferred)
     )
@@ -356,7 +366,8 @@ def run_phase(
     outcome.stopped_reason, outcome.retry_after = fetcher.stopped_reason, fetcher.retry_after
     if left:
         outcome.notes.append(
-            f"root cause of {len(left)} critical/major site-metric(s) deferred to the next run (API call budget)"
+            f"root cause of {len(left)} critical/major site-metric(s) deferred to the next run (API call budget, rate "
+            "limit or run deadline)"
         )
     counted = sum(1 for entry in fetcher.entries.values() if entry.users is not None and entry.aps is not None)
     if counted:

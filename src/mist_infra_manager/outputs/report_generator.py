@@ -80,7 +80,7 @@ def _classifier_document(stat: ClassifierStat) -> Dict[str, Any]:
 def _metric_document(metric: MetricResult) -> Dict[str, Any]:
     document: Dict[str, Any] = {
         "name": metric.name,
-        "sle_pct": _round(metric.sle_pct),
+        "sle_pct": sle_monitor.json_pct(metric.sle_pct),
         "severity": metric.severity,
         "detail": metric.detail,
         "classifiers": [_classifier_document(stat) for stat in metric.classifiers],
@@ -108,7 +108,7 @@ def _insight_document(insight: Insight) -> Dict[str, Any]:
         "site_id": insight.site_id,
         "site_name": insight.site_name,
         "metric": insight.metric,
-        "sle_pct": _round(insight.sle_pct),
+        "sle_pct": sle_monitor.json_pct(insight.sle_pct),
         "severity": insight.severity,
         "top_classifier": None if insight.top_classifier is None else _classifier_document(insight.top_classifier),
     }
