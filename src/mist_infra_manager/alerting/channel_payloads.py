@@ -54,6 +54,8 @@ class ProblemView:
     users: Optional[int] = None
     aps: Optional[int] = None
     first_seen: Optional[str] = None
+    # The one-line root cause of the top classifier (analysis/root_cause.py), when the run fetched one.
+    root_cause: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ def _teams_problem(problem: ProblemView) -> Dict[str, Any]:
         {"title": "SLE", "value": pct(problem.sle_pct)},
         {"title": "Top classifier", "value": _impact(problem)},
     ]
+    if problem.root_cause:
+        facts.append({"title": "Root cause", "value": problem.root_cause})
     if problem.first_seen:
         facts.append({"title": "Since", "value": problem.first_seen})
     return {
@@ -208,6 +212,7 @@ def _slack_problem(problem: ProblemView) -> Dict[str, Any]:
     text = (
         f"*{name}* - {_slack_escape(problem.metric_name)} *{pct(problem.sle_pct)}* "
         f"({problem.severity}, {problem.reason})\n{_slack_escape(_impact(problem))}"
+        + (f"\nRoot cause: {_slack_escape(problem.root_cause)}" if problem.root_cause else "")
     )
     if problem.first_seen:
         text += f"; since {problem.first_seen}"
@@ -274,6 +279,7 @@ def pagerduty_trigger(view: AlertView, problem: ProblemView, key: str, severity:
                 "top_classifier": problem.classifier,
                 "users": problem.users,
                 "aps": problem.aps,
+                "root_cause": problem.root_cause,
                 "first_seen": problem.first_seen,
                 "reason": problem.reason,
             },
@@ -301,6 +307,7 @@ def _webhook_problem(problem: ProblemView) -> Dict[str, Any]:
         "top_classifier": problem.classifier,
         "users": problem.users,
         "aps": problem.aps,
+        "root_cause": problem.root_cause,
         "first_seen": problem.first_seen,
     }
 

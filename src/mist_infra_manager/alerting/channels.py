@@ -33,7 +33,7 @@ from mist_infra_manager.alerting.alert_state import Decision, Entry, Problem
 from mist_infra_manager.alerting.channel_payloads import AlertView, ProblemView
 from mist_infra_manager.alerting.webhook_delivery import HttpPoster, PostResult, headers_for
 from mist_infra_manager.analysis import catalog
-from mist_infra_manager.analysis.models import RunResult
+from mist_infra_manager.analysis.models import MetricResult, RunResult
 from mist_infra_manager.settings import ChannelSettings, Settings
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import (
@@ -271,7 +271,16 @@ def _view_of(result: RunResult, problem: Any, reason: str, first_seen: Optional[
         users=None if top is None else top.users,
         aps=None if top is None else top.aps,
         first_seen=_iso(first_seen),
+        root_cause=_root_cause_text(metric) if reason != "resolved" else None,
     )
+
+
+def _root_cause_text(metric: Optional[MetricResult]) -> Optional[str]:
+    """Return the root-cause line of a site-metric with its plain-words advice, or None without one."""
+    cause = metric.root_cause if metric is not None else None
+    if cause is None:
+        return None
+    return f"{cause.summary}; {cause.advice}" if cause.advice else cause.summary
 
 
 def _first_seen(

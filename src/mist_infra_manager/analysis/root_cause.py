@@ -29,6 +29,18 @@ PLACE_NOUNS = {"ap": "AP", "switch": "switch", "gateway": "gateway", "interface"
 # The item key holding each list's id (Mist schema `sle_impact_summary_*_item`); others try these in order.
 ID_KEYS = {"ap": "ap_mac", "wlan": "wlan_id", "band": "band", "device_os": "device_os", "device_type": "device_type"}
 FALLBACK_ID_KEYS = ("id", "mac", "switch_mac", "gateway_mac", "port_id", "interface", "peer_path")
+# How reports title each list; other (wired, WAN) lists show their own key.
+DIMENSION_NAMES = {
+    "ap": "APs",
+    "band": "Band",
+    "wlan": "WLAN (SSID)",
+    "device_type": "Device type",
+    "device_os": "Device OS",
+    "switch": "Switches",
+    "gateway": "Gateways",
+    "interface": "Interfaces",
+    "peer_path": "Peer paths",
+}
 BAND_NAMES = {"24": "2.4 GHz", "5": "5 GHz", "6": "6 GHz"}
 # Keys of an impact-summary body that are not lists of items.
 NON_LIST_KEYS = frozenset({"start", "end", "metric", "classifier", "failure"})
@@ -65,6 +77,11 @@ class RootCause:
     def summary(self) -> str:
         """Return the one line a person reads (see the module docstring)."""
         return summary_line(self)
+
+    @property
+    def advice(self) -> str:
+        """Return what the concentration means for the next step, in plain words ("" when unknown)."""
+        return plain_words(self)
 
 
 def _number(value: Any) -> Optional[float]:
@@ -212,14 +229,21 @@ def document(cause: RootCause) -> Dict[str, Any]:
     return {
         "classifier": cause.classifier,
         "classifier_name": cause.classifier_name,
-        "degraded": cause.degraded,
+        "degraded": round(cause.degraded, 2),
         "concentration": cause.concentration,
         "place": cause.place,
         "place_count": cause.place_count,
         "summary": cause.summary,
+        "advice": cause.advice,
         "top": {
             dimension: [
-                {"name": i.name, "id": i.id, "degraded": i.degraded, "total": i.total, "share_pct": i.share_pct}
+                {
+                    "name": i.name,
+                    "id": i.id,
+                    "degraded": round(i.degraded, 2),
+                    "total": round(i.total, 2),
+                    "share_pct": round(i.share_pct, 2),
+                }
                 for i in items
             ]
             for dimension, items in cause.lists.items()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from mist_infra_manager import logging_setup, text_safety
-from mist_infra_manager.analysis import catalog, sle_monitor, trend_analyzer
+from mist_infra_manager.analysis import catalog, root_cause, sle_monitor, trend_analyzer
 from mist_infra_manager.analysis.models import (
     ALERT_SEVERITIES,
     ClassifierStat,
@@ -89,6 +89,8 @@ def _metric_document(metric: MetricResult) -> Dict[str, Any]:
         document["source"] = metric.source
     if metric.detail_age_minutes is not None:
         document["detail_age_minutes"] = metric.detail_age_minutes
+    if metric.root_cause is not None:
+        document["root_cause"] = root_cause.document(metric.root_cause)
     return document
 
 
@@ -234,6 +236,8 @@ def _build_environment() -> Any:
     environment.filters["by_id"] = lambda stats: {stat.id: stat for stat in stats}
     environment.globals["metrics"] = catalog.METRICS
     environment.globals["recommended_action"] = catalog.recommended_action
+    environment.globals["share"] = root_cause.format_share
+    environment.globals["dimension_names"] = root_cause.DIMENSION_NAMES
     return environment
 
 
