@@ -51,7 +51,9 @@ def test_every_site_metric_equals_the_sites_sle_fraction_times_100(capped_simula
                 assert math.isclose(site.metrics[key].sle_pct, 100 * fraction, abs_tol=1e-9)
 
 
-def test_exactly_one_summary_call_is_made_per_site_metric_below_ninety_percent(capped_simulator) -> None:
+def test_exactly_one_summary_call_is_made_per_site_metric_below_ninety_percent_and_one_impact_summary_below_eighty(
+    capped_simulator,
+) -> None:
     result = run_collection(capped_simulator)
     degraded = {
         (simulated.id, SITE_METRIC_ID[key])
@@ -63,7 +65,16 @@ def test_exactly_one_summary_call_is_made_per_site_metric_below_ninety_percent(c
     called = {(path.split("/")[4], path.split("/")[9]) for path in summary_calls}
     assert len(summary_calls) == len(degraded) > 0
     assert called == degraded
-    assert result.api_calls == 1 + 6 + 6 + len(degraded)
+    # sle.root_cause defaults to major: one impact-summary per critical or major site-metric (issue 18).
+    severe = {
+        (simulated.id, SITE_METRIC_ID[key])
+        for simulated in capped_simulator.sites
+        for key, fraction in simulated.fractions.items()
+        if key in SITE_METRIC_ID and fraction is not None and fraction < 0.8
+    }
+    causes = [path for path, _ in capped_simulator.requests_log if path.endswith("/impact-summary")]
+    assert {(path.split("/")[4], path.split("/")[9]) for path in causes} == severe and len(causes) == len(severe)
+    assert result.api_calls == 1 + 6 + 6 + len(degraded) + len(severe)
     assert result.complete
 
 
@@ -89,7 +100,7 @@ def test_the_no_data_site_is_no_data_and_never_healthy(capped_simulator) -> None
 
 def test_a_removed_summary_switches_to_summary_trend_for_the_rest_of_the_run(simulator) -> None:
     simulator.summary_removed = True
-    result = run_collection(simulator, max_workers=1)
+    result = run_collection(simulator, max_workers=1, root_cause="none")
     assert simulator.calls_matching("/summary-trend") > 1
     assert simulator.calls_matching("/summary") - simulator.calls_matching("/summary-trend") == 1
     assert result.detail_source == "summary-trend"

@@ -77,6 +77,16 @@ def degraded_worst_first(simulator: MistSimulator) -> List[Tuple[str, str]]:
     return [(site.id, key) for site, key, _ in found]
 
 
+def severe_count(simulator: MistSimulator) -> int:
+    """Return the critical and major site-metrics: each costs one impact-summary call (sle.root_cause: major)."""
+    return sum(
+        1
+        for site in simulator.sites
+        for key, fraction in site.fractions.items()
+        if key in ORG_METRICS and fraction is not None and fraction < 0.8
+    )
+
+
 def summary_targets(simulator: MistSimulator) -> List[Tuple[str, str]]:
     """(site id, site metric id) of each /summary call, in the order the simulator received them."""
     return [(path.split("/")[4], path.split("/")[9]) for path, _ in simulator.requests_log if path.endswith("/summary")]
@@ -105,14 +115,16 @@ def org40():  # type: ignore[no-untyped-def]
 # --- the call formula and the caches ---------------------------------------------------------------
 
 
-def test_a_cold_run_costs_exactly_one_plus_two_calls_per_thousand_sites_plus_one_per_degraded_metric(
+def test_a_cold_run_costs_one_plus_two_calls_per_thousand_sites_plus_one_per_degraded_and_one_per_severe_metric(
     tmp_path: Path,
 ) -> None:
     with MistSimulator(num_sites=2100, token=SIMULATOR_TOKEN, degraded_share=0.02) as simulator:
         result = collect_once(simulator, tmp_path, FakeClock())
         degraded = len(degraded_worst_first(simulator))
         assert degraded == 42
-        assert simulator.calls == result.api_calls == 1 + 2 * math.ceil(2100 / 1000) + degraded
+        severe = severe_count(simulator)
+        assert severe == 28 and simulator.calls_matching("/impact-summary") == severe
+        assert simulator.calls == result.api_calls == 1 + 2 * math.ceil(2100 / 1000) + degraded + severe
         assert meter_total(tmp_path) == simulator.calls
         assert sorted(summary_targets(simulator)) == sorted(
             (site, site_metric_id(key)) for site, key in degraded_worst_first(simulator)
@@ -146,8 +158,9 @@ def test_after_sixty_minutes_the_sites_list_and_the_detail_are_fetched_again(
     org40.reset_counters()
     clock.advance(minutes=60)
     result = collect_once(org40, tmp_path, clock)
-    assert org40.calls == 1 + 2 + 10
+    assert org40.calls == 1 + 2 + 10 + severe_count(org40)
     assert org40.calls_matching("/orgs/") == 2 and org40.calls_matching("/summary") == 10
+    assert org40.calls_matching("/impact-summary") == severe_count(org40) == 7
     assert all(m.detail_age_minutes is None for site in result.sites for m in site.metrics.values())
 
 
@@ -157,7 +170,7 @@ def test_zero_minute_settings_turn_both_caches_off(org40: MistSimulator, tmp_pat
     org40.reset_counters()
     clock.advance(minutes=1)
     collect_once(org40, tmp_path, clock, sites_cache_minutes=0, detail_reuse_minutes=0)
-    assert org40.calls == 1 + 2 + 10
+    assert org40.calls == 1 + 2 + 10 + severe_count(org40)
     assert not (tmp_path / "sites_cache.json").exists()
 
 
@@ -462,7 +475,7 @@ def test_the_meter_adds_up_the_calls_of_every_cli_run(org40: MistSimulator, make
     config_path = make_config(org40.base_url)
     for _ in range(2):
         assert run_main(["--mode", "report", "--quiet", "--config", str(config_path)]).returncode == 0
-    assert meter_total(tmp_path / "reports" / "state") == org40.calls == (1 + 2 + 10) + 2
+    assert meter_total(tmp_path / "reports" / "state") == org40.calls == (1 + 2 + 10 + severe_count(org40)) + 2
 
 
 def test_an_hour_of_fifteen_minute_cycles_on_ten_thousand_sites_stays_within_five_thousand_calls(
@@ -481,7 +494,8 @@ def test_an_hour_of_fifteen_minute_cycles_on_ten_thousand_sites_stays_within_fiv
             calls.append(simulator.calls)
             clock.advance(minutes=15)
         # Cold; then sites list and detail reused; at +60 min both expire and are fetched again.
-        assert calls == [1 + 20 + 500, 11, 11, 11, 1 + 20 + 500]
+        cold = 1 + 20 + 500 + severe_count(simulator)
+        assert calls == [cold, 11, 11, 11, cold]
         assert meter_total(tmp_path) == sum(calls[1:])
 
 

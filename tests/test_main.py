@@ -46,8 +46,16 @@ def test_report_mode_from_root_writes_the_three_files_with_every_site_and_exits_
         for key, fraction in site.fractions.items()
         if key != "ap-availability" and fraction is not None and fraction < 0.9
     )
+    severe = sum(
+        1
+        for site in capped_simulator.sites
+        for key, fraction in site.fractions.items()
+        if key != "ap-availability" and fraction is not None and fraction < 0.8
+    )
     assert capped_simulator.calls_matching("/summary") == degraded
-    assert dashboard["api"]["calls"] == capped_simulator.calls == 1 + 6 + 6 + degraded
+    # sle.root_cause defaults to major: one impact-summary call per critical or major site-metric.
+    assert capped_simulator.calls_matching("/impact-summary") == severe
+    assert dashboard["api"]["calls"] == capped_simulator.calls == 1 + 6 + 6 + degraded + severe
     coverage = dashboard["sites"][0]["metrics"]["coverage"]
     assert coverage["sle_pct"] == 66.0 and coverage["severity"] == "critical"
     assert coverage["classifiers"][0] == {

@@ -366,8 +366,7 @@ def run_phase(
     outcome.stopped_reason, outcome.retry_after = fetcher.stopped_reason, fetcher.retry_after
     if left:
         outcome.notes.append(
-            f"root cause of {len(left)} critical/major site-metric(s) deferred to the next run (API call budget, rate "
-            "limit or run deadline)"
+            f"root cause of {len(left)} critical/major site-metric(s) deferred to the next run (call budget, deadline)"
         )
     counted = sum(1 for entry in fetcher.entries.values() if entry.users is not None and entry.aps is not None)
     if counted:
