@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mist_infra_manager.simulator.mist_simulator import ENABLED_SITE_METRICS, MistSimulator, SimSite
+from mist_infra_manager.simulator.mist_simulator import ENABLED_SITE_METRICS, SITE_TO_ORG_METRIC, MistSimulator, SimSite
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = FIXTURES / "examples"
@@ -39,6 +39,9 @@ SLE_METRICS = "/api/v1/sites/{site_id}/sle/{scope}/{scope_id}/metrics"
 CLASSIFIERS = "/api/v1/sites/{site_id}/sle/{scope}/{scope_id}/metric/{metric}/classifiers"
 SUMMARY = "/api/v1/sites/{site_id}/sle/{scope}/{scope_id}/metric/{metric}/summary"
 SUMMARY_TREND = "summary-trend (derived: sle_summary without impact/events)"
+IMPACT_SUMMARY = "/api/v1/sites/{site_id}/sle/{scope}/{scope_id}/metric/{metric}/impact-summary"
+IMPACTED_USERS = "/api/v1/sites/{site_id}/sle/{scope}/{scope_id}/metric/{metric}/impacted-users"
+IMPACTED_APS = "/api/v1/sites/{site_id}/sle/{scope}/{scope_id}/metric/{metric}/impacted-aps"
 
 KINDS = ("critical", "major", "warning", "no_data", "html_name", "major_multi", "healthy")
 
@@ -143,7 +146,17 @@ def share_org() -> Iterator[MistSimulator]:
 
 
 def test_every_operation_of_the_subset_is_covered_by_these_tests() -> None:
-    covered = {SELF, ORG_SITES, SITES_SLE, SLE_METRICS, CLASSIFIERS, SUMMARY}
+    covered = {
+        SELF,
+        ORG_SITES,
+        SITES_SLE,
+        SLE_METRICS,
+        CLASSIFIERS,
+        SUMMARY,
+        IMPACT_SUMMARY,
+        IMPACTED_USERS,
+        IMPACTED_APS,
+    }
     assert set(SPEC["paths"]) == covered
 
 
@@ -273,6 +286,53 @@ def test_degraded_share_sites_match_the_summary_and_sites_sle_schemas(share_org:
     assert_valid(SITES_SLE, _get(share_org, path, limit=1, page=index + 1).json())
 
 
+# --- root cause: impact-summary and the impacted lists (issue 18) ------------------------------------
+
+
+def _top_classifier(site: SimSite, metric: str) -> str:
+    weights = site.classifier_weights[SITE_TO_ORG_METRIC[metric]]
+    return max(weights, key=lambda name: weights[name])
+
+
+@pytest.mark.parametrize(("kind", "metric"), KIND_METRIC_CASES)
+def test_impact_summary_of_the_top_classifier_matches_sle_impact_summary_schema(
+    org: MistSimulator, kind: str, metric: str
+) -> None:
+    site = _first_of_kind(org, kind)
+    classifier = _top_classifier(site, metric)
+    response = _get(org, _site_path(IMPACT_SUMMARY, site, metric), duration="1d", classifier=classifier)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["classifier"] == classifier and body["metric"] == metric
+    assert_valid(IMPACT_SUMMARY, body)
+
+
+@pytest.mark.parametrize("params", [{}, {"fields": "ap"}, {"fields": "band", "classifier": "weak-signal"}])
+def test_impact_summary_without_classifier_or_with_fields_matches_the_schema(
+    org: MistSimulator, params: Dict[str, str]
+) -> None:
+    body = _get(org, _site_path(IMPACT_SUMMARY, org.sites[0], "coverage"), duration="1d", **params).json()
+    assert_valid(IMPACT_SUMMARY, body)
+    if "fields" in params:
+        assert [name for name in ("ap", "band", "wlan", "device_os", "device_type") if body[name]] == [params["fields"]]
+
+
+@pytest.mark.parametrize("operation", [IMPACTED_USERS, IMPACTED_APS], ids=["users", "aps"])
+@pytest.mark.parametrize("limit", [None, 1], ids=["all", "limit-1"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_impacted_lists_match_their_schemas(
+    org: MistSimulator, operation: str, limit: Optional[int], kind: str
+) -> None:
+    site = _first_of_kind(org, kind)
+    params: Dict[str, Any] = {"duration": "1d", "classifier": _top_classifier(site, "coverage")}
+    if limit is not None:
+        params["limit"] = limit
+    body = _get(org, _site_path(operation, site, "coverage"), **params).json()
+    assert_valid(operation, body)
+    listed = body["users"] if operation == IMPACTED_USERS else body["aps"]
+    assert len(listed) == (body["total_count"] if limit is None else min(1, body["total_count"]))
+
+
 # --- error bodies ----------------------------------------------------------------------------------
 
 
@@ -285,10 +345,23 @@ def _operation_paths(org: MistSimulator) -> Dict[str, str]:
         SLE_METRICS: _site_path(SLE_METRICS, site),
         CLASSIFIERS: _site_path(CLASSIFIERS, site, "coverage"),
         SUMMARY: _site_path(SUMMARY, site, "coverage"),
+        IMPACT_SUMMARY: _site_path(IMPACT_SUMMARY, site, "coverage"),
+        IMPACTED_USERS: _site_path(IMPACTED_USERS, site, "coverage"),
+        IMPACTED_APS: _site_path(IMPACTED_APS, site, "coverage"),
     }
 
 
-OPERATIONS = [SELF, ORG_SITES, SITES_SLE, SLE_METRICS, CLASSIFIERS, SUMMARY]
+OPERATIONS = [
+    SELF,
+    ORG_SITES,
+    SITES_SLE,
+    SLE_METRICS,
+    CLASSIFIERS,
+    SUMMARY,
+    IMPACT_SUMMARY,
+    IMPACTED_USERS,
+    IMPACTED_APS,
+]
 OPERATION_IDS = [SPEC["paths"][path]["get"]["operationId"] for path in OPERATIONS]
 
 
@@ -328,6 +401,9 @@ NOT_FOUND_CASES = [
     pytest.param(CLASSIFIERS, "{site}/metric/no-such-metric/classifiers", id="unknown-metric-classifiers"),
     pytest.param(SUMMARY, "{site}/metric/no-such-metric/summary", id="unknown-metric-summary"),
     pytest.param(SUMMARY, "{site_ap}/metric/coverage/summary", id="unknown-scope"),
+    pytest.param(IMPACT_SUMMARY, "{site}/metric/no-such-metric/impact-summary", id="unknown-metric-impact-summary"),
+    pytest.param(IMPACTED_USERS, "{site}/metric/no-such-metric/impacted-users", id="unknown-metric-impacted-users"),
+    pytest.param(IMPACTED_APS, "{site}/metric/no-such-metric/impacted-aps", id="unknown-metric-impacted-aps"),
 ]
 
 
