@@ -82,6 +82,7 @@ MODULE_TIERS: Dict[str, str] = {
     "test_check.py": "integration",
     "test_cli.py": "unit",
     "test_collector.py": "integration",
+    "test_collector_faults.py": "integration",
     "test_collector_org.py": "unit",
     "test_collector_scale.py": "integration",
     "test_config.py": "unit",
