@@ -59,7 +59,7 @@ CSS_PAIRS: Tuple[Tuple[str, str], ...] = (
 # Below this viewport width (px) the data tables stack into one block per row.
 NARROW_MAX_WIDTH_PX = 620
 # Characters kept in a CSS string built from a classifier name; anything else could end the string or the rule.
-_CSS_UNSAFE = re.compile(r"[^A-Za-z0-9 ._,&+%/()-]")
+_CSS_UNSAFE = re.compile(r"[^A-Za-z0-9 ._,+%/()-]")
 
 
 def all_colours() -> List[str]:
