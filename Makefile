@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint check clean
+.PHONY: demo test lint check clean screenshots
 
 demo: $(VENV)/.runtime-installed
 	$(BIN)/python src/main.py --demo
@@ -19,6 +19,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 check: test lint
+
+# PNGs of the alert email at 390, 600 and 1280 px in tests/artifacts/ (needs Chromium).
+screenshots: $(VENV)/.dev-installed
+	$(BIN)/python tests/screenshots.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

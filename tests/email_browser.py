@@ -1,4 +1,4 @@
-"""Alert emails in headless Chromium at a given width: measured (the browser test) and photographed (`make screenshots`).
+"""Alert emails in headless Chromium at a given width: measured (browser test) and photographed (make screenshots).
 
 Chromium clamps its window to at least 500 px, so the email is shown in an iframe of the wanted width inside a
 wrapper page; a script of the wrapper (the email itself has none) measures the iframe's document once loaded and
@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 
 from mist_infra_manager.alerting import alert_state, notification_service
 from mist_infra_manager.analysis.models import RunResult
-from result_builders import FIXED_NOW, large_result, make_result, sample_sites, sample_trends
+from result_builders import FIXED_NOW, large_result, make_result, sample_sites, sample_trends, site
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_TIMEOUT_SECONDS = 90
@@ -70,8 +70,8 @@ def chromium() -> Optional[str]:
     return None
 
 
-def alert_html(result: RunResult, max_rows: int = 25) -> str:
-    """Return the HTML part of the first alert email for result (every problem new)."""
+def first_alert(result: RunResult, max_rows: int = 25) -> notification_service.RenderedEmail:
+    """Return the first alert email for result (every problem new)."""
     decision = alert_state.decide(
         {},
         alert_state.current_problems(result),
@@ -90,12 +90,21 @@ def alert_html(result: RunResult, max_rows: int = 25) -> str:
         attachment_name="SUMMARY_REPORT_20250314T060000Z.txt",
         now=FIXED_NOW,
     )
-    return notification_service.render_alert(result, email).html
+    return notification_service.render_alert(result, email)
+
+
+def alert_html(result: RunResult, max_rows: int = 25) -> str:
+    """Return the HTML part of the first alert email for result."""
+    return first_alert(result, max_rows).html
 
 
 def demo_like_result() -> RunResult:
-    """The sample org with trends: every kind of row the demo's alert has."""
-    return make_result(sample_sites(), trends=sample_trends())
+    """The sample org with trends plus a roaming and a throughput problem: all seven classifier tables."""
+    sites = sample_sites() + [
+        site("site-roam", "Store-0003 Berlin", {"roaming": (85.0, [("signal-quality-sticky-client", 6.0, 14, 2)])}),
+        site("site-thru", "Store-0008 Lyon", {"throughput": (79.0, [("network-issues", 9.5, 40, 4)])}),
+    ]
+    return make_result(sites, trends=sample_trends())
 
 
 def large_alert_result() -> RunResult:

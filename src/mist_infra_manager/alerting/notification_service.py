@@ -212,7 +212,8 @@ def _render_within_budget(
         size = html_part_bytes(html)
         if size <= HTML_BUDGET_BYTES or rows <= 1:
             break
-        smaller = max(1, rows * 2 // 3)
+        # Rows make most of the size: scale them to the budget, with a margin for the part that does not shrink.
+        smaller = max(1, min(rows - 1, int(rows * HTML_BUDGET_BYTES * 0.95 / size)))
         logger.info("Email HTML part is %d bytes encoded with %d rows per table; trying %d rows", size, rows, smaller)
         rows = smaller
     grid = report_generator.status_grid(result, result.affected_sites)
