@@ -22,6 +22,7 @@ from mist_infra_manager.analysis.models import (
     RunResult,
     SiteResult,
 )
+from mist_infra_manager.outputs import email_style
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import SHARED_FILE_MODE, atomic_write_json, atomic_write_text
 
@@ -234,6 +235,7 @@ def _build_environment() -> Any:
     environment.filters["by_id"] = lambda stats: {stat.id: stat for stat in stats}
     environment.globals["metrics"] = catalog.METRICS
     environment.globals["recommended_action"] = catalog.recommended_action
+    email_style.register(environment)
     return environment
 
 
