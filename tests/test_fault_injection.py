@@ -576,3 +576,320 @@ def test_a_gzip_bomb_for_one_summary_leaves_that_metric_unavailable_and_still_al
     document = setup.dashboard()
     assert any("answer larger than 64 MiB (decompressed); refused" in text for text in document["problems"])
     assert len(critical(smtp.messages)) == 1
+
+
+# --- case 9: values that cannot be read are never healthy ---------------------------------------------------
+
+
+def every_site(key: str, value: Any) -> Transform:
+    """Return a sites-sle transform setting metric key to value on every site."""
+
+    def transform(body: Any) -> Any:
+        for result in body["results"]:
+            result[key] = value
+        return body
+
+    return transform
+
+
+def announcing(total: int) -> Transform:
+    return lambda body: dict(body, total=total)
+
+
+UNREADABLE = {
+    "NaN on every site": (every_site("capacity", float("nan")), "could not be read"),
+    "percentages on every site": (every_site("roaming", 95), "could not be read"),
+    "100 sites announced, 8 delivered": (announcing(100), "got 8 results, the API announced 100"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNREADABLE))
+def test_values_that_cannot_be_read_make_the_run_incomplete_exit_1_and_never_healthy(
+    tmp_path: Path, org: HostileOrg, smtp: SmtpTestServer, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    setup = setup_for(tmp_path, org, smtp)
+    transform, problem = UNREADABLE[kind]
+    org.route(org.sites_sle_path(), forward_to(org.simulator, transform))
+
+    result = run(setup, capsys)
+
+    assert result.code == 1
+    document = setup.dashboard()
+    assert document["complete"] is False
+    assert any(problem in text for text in document["problems"])
+    if kind != "100 sites announced, 8 delivered":
+        assert document["summary"]["healthy"] == 0
+        assert "healthy" not in {site["status"] for site in document["sites"]}
+    assert len(critical(smtp.messages)) == 1
+
+
+# --- case 10: the outbox sends only what the tool wrote -----------------------------------------------------
+
+SENDER = "mist-alerts@example.test"
+RECIPIENTS = ["noc@example.test", "oncall@example.test"]
+
+
+def queued_message(subject: str, to: List[str]) -> bytes:
+    now = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
+    message = email_delivery.build_message(
+        subject=subject, sender=SENDER, recipients=to, text=f"{subject}\n", now=now, kind="critical"
+    )
+    return email_delivery.message_bytes(message)
+
+
+def test_hostile_files_in_the_outbox_are_set_aside_and_never_sent(
+    tmp_path: Path, org: HostileOrg, smtp: SmtpTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = setup_for(tmp_path, org, smtp)
+    outbox = setup.reports / paths.OUTBOX_DIRECTORY_NAME
+    outbox.mkdir(parents=True)
+    outside = tmp_path / "secret.eml"
+    outside.write_bytes(queued_message("the contents of an outside file", RECIPIENTS))
+    planted = {
+        "20260102T030400Z-001-critical-aa0001.eml": None,  # the symbolic link
+        "20260102T030400Z-002-critical-aa0002.eml": queued_message("relay me", ["attacker@evil.test"]),
+        "20260102T030400Z-003-critical-aa0003.eml": b"",
+        "20260102T030400Z-004-critical-aa0004.eml": b"\x00\xff garbage \x1b[31m\r\n\r\n",
+        "notes.eml": queued_message("not a name the outbox gives", RECIPIENTS),
+    }
+    for name, data in planted.items():
+        if data is None:
+            (outbox / name).symlink_to(outside)
+        else:
+            (outbox / name).write_bytes(data)
+    before = outside.stat().st_mtime_ns, outside.read_bytes()
+
+    result = run(setup, capsys)
+
+    assert result.code in (0, 1)
+    assert [message.subject.startswith("[CRITICAL]") for message in smtp.messages] == [True]
+    assert all(message.rcpt_tos == RECIPIENTS for message in smtp.messages)
+    texts = "\n".join(email_texts(smtp))
+    assert "outside file" not in texts and "relay me" not in texts and "attacker@evil.test" not in texts
+    assert (outside.stat().st_mtime_ns, outside.read_bytes()) == before
+    rejected = outbox / "rejected"
+    assert sorted(path.name for path in rejected.iterdir()) == sorted(planted)
+    warnings = [line for line in result.err.splitlines() if line.startswith("WARNING") and "outbox/" in line]
+    assert len(warnings) == len(planted)
+
+
+# --- case 11: control characters from the API are escaped wherever text goes --------------------------------
+
+HOSTILE_NAME = "\x1b[31mRED\x1b[0m\r\nFAKE LOG LINE\x07\x00\u202eevil"
+ESCAPED_NAME = "\\x1b[31mRED\\x1b[0m\\r\\nFAKE LOG LINE\\x07\\x00\\u202eevil"
+RAW_CONTROLS = ("\x1b", "\r", "\x07", "\x00", "\u202e")
+
+
+def test_control_characters_in_api_names_are_escaped_in_console_log_reports_and_email(
+    tmp_path: Path, org: HostileOrg, smtp: SmtpTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org.site(0).name = HOSTILE_NAME  # the critical site
+    setup = setup_for(tmp_path, org, smtp)
+
+    result = run(setup, capsys, "all", "--verbose")
+
+    assert result.code == 0, result.err
+    reports = [path.read_text(encoding="utf-8") for p in ("*.txt", "*.html") for path in setup.reports.glob(p)]
+    log = setup.log.read_text(encoding="utf-8")
+    [message] = smtp.messages
+    headers = [f"{name}: {value}" for name, value in message.message.items()]
+    bodies = [message.body("plain"), message.body("html")]
+    bodies += [str(part.get_content()) for part in message.message.iter_attachments()]
+    bodies = [text.replace("\r\n", "\n") for text in bodies]
+    for text in [result.out, result.err, log, *reports, *headers, *bodies]:
+        assert not [control for control in RAW_CONTROLS if control in text], text[:200]
+        assert "\nFAKE LOG LINE" not in text
+    assert ESCAPED_NAME in message.subject
+    assert all(ESCAPED_NAME in text for text in [result.out, *reports, *bodies])
+    assert json.loads(json.dumps(setup.dashboard()))["sites"][0]["name"] == HOSTILE_NAME
+
+
+# --- case 12: a hostile config is exit 2 with one line per error --------------------------------------------
+
+
+def yaml_bomb() -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 10):
+        previous = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([previous] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def hostile_config(tmp_path: Path, base_url: str, kind: str) -> Tuple[Path, str]:
+    """Return (config path, what the error line must name) for one kind of hostile config."""
+    raw = base_config(base_url, tmp_path / "work")
+    text = json.dumps(raw)
+    if kind == "YAML bomb":
+        body = yaml_bomb() + text.replace('"base_url": ', '"base_url": *a9, "unused": ')
+        named = "config.yaml"
+    elif kind == ".nan":
+        body = text.replace('"timeout_seconds": 5', '"timeout_seconds": .nan').replace("{", "{ ", 1)
+        named = "mist.timeout_seconds"
+    elif kind == ".inf":
+        body = text.replace('"timeout_seconds": 5', '"timeout_seconds": .inf')
+        named = "mist.timeout_seconds"
+    elif kind == "nested 100,000 deep":
+        body = text.replace('"base_url": ', '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "base_url": ')
+        named = "config.yaml"
+    else:  # a file where a folder must be
+        (tmp_path / "work").mkdir(parents=True)
+        (tmp_path / "work" / "reports").write_text("a file where the reports folder must be\n")
+        body = text
+        named = "reports.directory"
+    path = tmp_path / "config.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path, named
+
+
+@pytest.mark.parametrize("kind", ["YAML bomb", ".nan", ".inf", "nested 100,000 deep", "file where a folder must be"])
+def test_a_hostile_config_is_exit_2_with_one_line_naming_it(
+    tmp_path: Path, org: HostileOrg, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    config_path, named = hostile_config(tmp_path, org.base_url, kind)
+
+    code = main(["--config", str(config_path), "--mode", "report"], {})
+
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and named in lines[0], captured.err[:500]
+    assert len(lines[0]) < 1000 and "Traceback" not in captured.err
+    assert org.server.requests == []
+
+
+# --- case 13: a clock that jumped back ----------------------------------------------------------------------
+
+
+def test_future_alert_times_and_meter_entries_are_clamped_to_now_with_a_warning(
+    tmp_path: Path, org: HostileOrg, smtp: SmtpTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = setup_for(tmp_path, org, smtp)
+    assert run(setup, capsys).code == 0
+    future = datetime.now(timezone.utc) + timedelta(days=5)
+    state_file = setup.state / paths.ALERT_STATE_FILE_NAME
+    jumped = {
+        key: alert_state.Entry(**{**entry.__dict__, "last_sent": future, "first_seen": future})
+        for key, entry in alert_state.load_state(state_file).items()
+    }
+    alert_state.save_state(state_file, jumped, future)
+    meter = setup.state / paths.METER_FILE_NAME
+    document = json.loads(meter.read_text(encoding="utf-8"))
+    document["calls"] = [{"at": future.strftime("%Y-%m-%dT%H:%M:%SZ"), "count": 5000}]
+    meter.write_text(json.dumps(document), encoding="utf-8")
+
+    result = run(setup, capsys)
+
+    assert result.code == 0, result.err
+    warnings = [line for line in result.err.splitlines() if line.startswith("WARNING")]
+    assert any(str(state_file) in line and "later than now" in line for line in warnings)
+    assert any(str(meter) in line and "after now" in line for line in warnings)
+    after = datetime.now(timezone.utc)
+    assert all(entry.last_sent is None or entry.last_sent <= after for entry in alert_state.load_state(state_file).values())
+    stored = json.loads(meter.read_text(encoding="utf-8"))["calls"]
+    assert stored and all(item["at"] <= after.strftime("%Y-%m-%dT%H:%M:%SZ") for item in stored)
+    dashboard = setup.dashboard()
+    assert dashboard["deferred"] == 0 if "deferred" in dashboard else True  # 5000 calls "now" still fit the hour
+
+
+# --- case 14: file modes ------------------------------------------------------------------------------------
+
+
+def mode_of(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("file_mode", [None, "0644"])
+def test_state_and_outbox_are_private_and_reports_group_readable_whatever_the_umask(
+    tmp_path: Path, org: HostileOrg, smtp: SmtpTestServer, capsys: pytest.CaptureFixture[str], file_mode: Any
+) -> None:
+    setup = setup_for(tmp_path, org, smtp, {} if file_mode is None else {"reports": {"file_mode": file_mode}})
+    smtp.stop()  # the alert stays queued in the outbox
+    previous = os.umask(0)
+    try:
+        result = run(setup, capsys)
+    finally:
+        os.umask(previous)
+
+    assert result.code in (0, 1)
+    report_mode = 0o640 if file_mode is None else 0o644
+    reports = [path for path in setup.reports.iterdir() if paths.REPORT_NAME_PATTERN.match(path.name)]
+    assert len(reports) >= 3 and {mode_of(path) for path in reports} == {report_mode}
+    assert mode_of(setup.state / paths.HEARTBEAT_FILE_NAME) == 0o640
+    outbox = setup.reports / paths.OUTBOX_DIRECTORY_NAME
+    queued = list(outbox.glob("*.eml"))
+    private = [path for path in setup.state.glob("*.json") if path.name != paths.HEARTBEAT_FILE_NAME] + queued
+    assert queued and {mode_of(path) for path in private} == {0o600}
+    assert mode_of(setup.state) == 0o700 and mode_of(outbox) == 0o700
+
+
+# --- case 15: the two number fixes --------------------------------------------------------------------------
+
+
+def test_a_summary_whose_buckets_total_zero_but_names_classifiers_is_unavailable(
+    tmp_path: Path, org: HostileOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = setup_for(tmp_path, org)
+    body = summary_body([0, 0, None], [0, 0, None], {"weak-signal": [0, 0, None], "asymmetry-uplink": [0, 0, None]})
+    org.route(org.summary_path(0), json_reply(body))
+
+    result = run(setup, capsys, "report")
+
+    assert result.code in (0, 1)
+    site = next(s for s in setup.dashboard()["sites"] if s["id"] == org.site(0).id)
+    assert site["metrics"]["coverage"]["detail"] == "unavailable"
+    assert not site["metrics"]["coverage"].get("classifiers")
+    [text] = [path.read_text(encoding="utf-8") for path in setup.reports.glob("SUMMARY_REPORT_*.txt")]
+    assert "no classifier reported degraded time" not in text
+
+
+def test_an_sle_of_exactly_80_percent_is_warning_and_reads_80_0_percent(
+    tmp_path: Path, org: HostileOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sites-sle has no coverage value for site 0, so its SLE % comes from its summary: 100 × (23 − 4.6) / 23.
+    org.simulator.set_fraction(0, "coverage", None)
+    org.route(org.summary_path(0), json_reply(summary_body([23], [4.6], {"weak-signal": [4.6]})))
+    setup = setup_for(tmp_path, org, overrides={"analysis": {"classifier_detail": "all"}})
+
+    result = run(setup, capsys, "report")
+
+    assert result.code in (0, 1), result.err
+    coverage = next(s for s in setup.dashboard()["sites"] if s["id"] == org.site(0).id)["metrics"]["coverage"]
+    assert (coverage["sle_pct"], coverage["severity"]) == (80.0, "warning")
+    texts = [path.read_text(encoding="utf-8") for path in setup.reports.glob("*.txt")]
+    assert any("80.0%" in text for text in texts) and not any("79.9" in text for text in texts)
+
+
+# --- case 16: disk: compact JSON and report thinning --------------------------------------------------------
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def test_the_json_is_compact_and_old_report_runs_are_compressed_then_thinned_to_one_a_day(
+    tmp_path: Path, org: HostileOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = setup_for(tmp_path, org)
+    setup.reports.mkdir(parents=True)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    day = (now - timedelta(days=3)).replace(hour=0, minute=0, second=0)
+    runs = {
+        "recent": now - timedelta(hours=1),
+        "older than 6 h": now - timedelta(hours=10),
+        "early that day": day + timedelta(hours=1),
+        "last of that day": day + timedelta(hours=23),
+        "past keep_days": now - timedelta(days=40),
+    }
+    for moment in runs.values():
+        (setup.reports / f"SUMMARY_REPORT_{stamp(moment)}.txt").write_text("an old report\n", encoding="utf-8")
+
+    result = run(setup, capsys, "report")
+
+    assert result.code == 0, result.err
+    names = {path.name for path in setup.reports.iterdir()}
+    assert f"SUMMARY_REPORT_{stamp(runs['recent'])}.txt" in names
+    assert f"SUMMARY_REPORT_{stamp(runs['older than 6 h'])}.txt.gz" in names
+    assert f"SUMMARY_REPORT_{stamp(runs['last of that day'])}.txt.gz" in names
+    assert not any(stamp(runs["early that day"]) in name or stamp(runs["past keep_days"]) in name for name in names)
+    newest = sorted(setup.reports.glob("HEALTH_DASHBOARD_*.json"))[-1].read_text(encoding="utf-8")
+    assert newest.count("\n") == 1 and '": ' not in newest and '", "' not in newest
