@@ -684,6 +684,7 @@ def test_control_characters_in_api_names_are_escaped_in_console_log_reports_and_
     tmp_path: Path, org: HostileOrg, smtp: SmtpTestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     org.site(0).name = HOSTILE_NAME  # the critical site
+    org.simulator.org_name = f"Org {HOSTILE_NAME}"  # named in the Subject
     setup = setup_for(tmp_path, org, smtp)
 
     result = run(setup, capsys, "all", "--verbose")
