@@ -724,7 +724,7 @@ def hostile_config(tmp_path: Path, base_url: str, kind: str) -> Tuple[Path, str]
         body = yaml_bomb() + text.replace('"base_url": ', '"base_url": *a9, "unused": ')
         named = "config.yaml"
     elif kind == ".nan":
-        body = text.replace('"timeout_seconds": 5', '"timeout_seconds": .nan').replace("{", "{ ", 1)
+        body = text.replace('"timeout_seconds": 5', '"timeout_seconds": .nan')
         named = "mist.timeout_seconds"
     elif kind == ".inf":
         body = text.replace('"timeout_seconds": 5', '"timeout_seconds": .inf')
@@ -753,8 +753,11 @@ def test_a_hostile_config_is_exit_2_with_one_line_naming_it(
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and named in lines[0], captured.err[:500]
-    assert len(lines[0]) < 1000 and "Traceback" not in captured.err
+    # One line per error: the history folder lies under the blocked reports folder, so it is named too.
+    expected = 2 if kind == "file where a folder must be" else 1
+    assert len(lines) == expected and named in lines[0], captured.err[:500]
+    assert all(line.startswith("error:") and len(line) < 1000 for line in lines)
+    assert "Traceback" not in captured.err
     assert org.server.requests == []
 
 
@@ -785,11 +788,11 @@ def test_future_alert_times_and_meter_entries_are_clamped_to_now_with_a_warning(
     assert any(str(state_file) in line and "later than now" in line for line in warnings)
     assert any(str(meter) in line and "after now" in line for line in warnings)
     after = datetime.now(timezone.utc)
-    assert all(entry.last_sent is None or entry.last_sent <= after for entry in alert_state.load_state(state_file).values())
+    assert all(
+        entry.last_sent is None or entry.last_sent <= after for entry in alert_state.load_state(state_file).values()
+    )
     stored = json.loads(meter.read_text(encoding="utf-8"))["calls"]
     assert stored and all(item["at"] <= after.strftime("%Y-%m-%dT%H:%M:%SZ") for item in stored)
-    dashboard = setup.dashboard()
-    assert dashboard["deferred"] == 0 if "deferred" in dashboard else True  # 5000 calls "now" still fit the hour
 
 
 # --- case 14: file modes ------------------------------------------------------------------------------------
