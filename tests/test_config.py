@@ -560,3 +560,159 @@ def test_reports_file_mode_is_a_quoted_octal_string_kept_as_an_int() -> None:
 def test_a_bad_reports_file_mode_is_refused_with_a_clear_message(value: Any, words: str) -> None:
     errors = errors_of(quiet(reports={"file_mode": value}))
     assert len(errors) == 1 and errors[0].startswith(f"{SOURCE}: reports.file_mode: ") and words in errors[0]
+
+
+# --- hostile files: limits, non-finite numbers, paths that can never work -----------------------------------
+
+
+def write_quiet_config(tmp_path: Path, extra: str) -> Path:
+    """Write a config that validates on its own, then the extra YAML text (which may redefine sections)."""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"mist:\n  api_token: {TOKEN}\nnotifications:\n  enabled: false\n{extra}", encoding="utf-8")
+    return path
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """Return YAML whose last anchor expands to 9**levels strings: nested aliases, the YAML bomb."""
+    lines = ["lol0: &lol0 ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol']"]
+    for level in range(1, levels):
+        aliases = ", ".join([f"*lol{level - 1}"] * 9)
+        lines.append(f"lol{level}: &lol{level} [{aliases}]")
+    return "\n".join(lines) + f"\nmist:\n  org_id: *lol{levels - 1}\n"
+
+
+def test_a_yaml_bomb_is_refused_in_one_line_before_it_grows(tmp_path: Path) -> None:
+    errors = load_errors(write_quiet_config(tmp_path, billion_laughs()))
+
+    assert len(errors) == 1
+    assert (
+        errors[0].startswith(f"{tmp_path / 'config.yaml'}: lol3[2]: refused: ")
+        and "more than 20 YAML aliases" in errors[0]
+    )
+
+
+def test_a_few_aliases_are_still_allowed(tmp_path: Path) -> None:
+    extra = (
+        "notifications:\n  enabled: false\n  email:\n    recipients: &team [noc@example.com]\nlogging:\n  x: *team\n"
+    )
+    errors = load_errors(write_quiet_config(tmp_path, extra))
+
+    assert [error.split(": ", 1)[1] for error in errors] == ["logging.x: unknown key"]
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        ("mist:\n  org_id: " + "[" * 5000 + "]" * 5000 + "\n", "mist.org_id[0][0]"),
+        ("".join("  " * level + f"k{level}:\n" for level in range(40)), "k0.k1.k2"),
+    ],
+)
+def test_deep_nesting_is_refused_in_one_line_naming_where(tmp_path: Path, extra: str, key: str) -> None:
+    errors = load_errors(write_quiet_config(tmp_path, extra))
+
+    assert len(errors) == 1 and "nested deeper than 20 levels" in errors[0]
+    assert errors[0].split(": ")[1].startswith(key) and len(errors[0]) < 300
+
+
+def test_a_file_over_one_mebibyte_is_refused_unread(tmp_path: Path) -> None:
+    errors = load_errors(write_quiet_config(tmp_path, "# " + "x" * config.MAX_CONFIG_BYTES + "\n"))
+
+    assert errors == [f"{tmp_path / 'config.yaml'}: the file is larger than 1024 KiB; a config is a few kB"]
+
+
+def test_an_integer_too_long_to_read_is_a_config_error(tmp_path: Path) -> None:
+    errors = load_errors(write_quiet_config(tmp_path, "monitoring:\n  failure_alert_after: " + "9" * 6000 + "\n"))
+
+    assert len(errors) == 1 and "not valid YAML" in errors[0] and len(errors[0]) < 300
+
+
+@pytest.mark.parametrize("text", [".nan", ".inf", "-.inf", ".NaN", "+.Inf"])
+@pytest.mark.parametrize(
+    "key", ["mist.timeout_seconds", "thresholds.warning", "monitoring.interval_minutes", "mist.max_workers"]
+)
+def test_nan_and_infinity_are_refused_in_numeric_keys(tmp_path: Path, text: str, key: str) -> None:
+    section, name = key.split(".")
+    errors = load_errors(write_quiet_config(tmp_path, f"{section}:\n  {name}: {text}\n"))
+
+    assert len(errors) == 1 and errors[0].startswith(f"{tmp_path / 'config.yaml'}: {key}: expected ")
+
+
+def test_a_huge_value_is_shown_cut_short_in_its_error() -> None:
+    errors = errors_of(quiet(mist={"base_url": "x" * 1_000_000}, sle={"classifier_detail": ["y" * 1000] * 1000}))
+
+    assert len(errors) == 2 and all(len(error) < 300 for error in errors)
+    assert "mist.base_url" in errors[0] and "sle.classifier_detail" in errors[1]
+
+
+def test_a_huge_structure_built_in_memory_is_described_with_bounded_effort() -> None:
+    bomb: Any = "lol"
+    for _ in range(40):
+        bomb = [bomb] * 10  # 10**40 strings if expanded
+
+    errors = errors_of(quiet(mist={"max_workers": bomb}))
+
+    assert len(errors) == 1 and errors[0].startswith(f"{SOURCE}: mist.max_workers: expected an integer, got [[[")
+    assert len(errors[0]) < 200
+
+
+def test_a_file_where_a_folder_must_be_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("not a folder")
+    raw = quiet(reports={"directory": str(a_file)}, history={"directory": str(a_file / "history")})
+
+    errors = errors_of(raw)
+
+    assert errors == [
+        f"{SOURCE}: reports.directory: must be a folder, but {a_file} is a file",
+        f"{SOURCE}: history.directory: must be a folder, but {a_file / 'history'} cannot be created: "
+        f"{a_file} is a file",
+    ]
+
+
+def test_a_folder_where_a_file_must_be_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    raw = quiet(
+        logging={"file": str(tmp_path)},
+        mist={"ca_bundle": str(tmp_path)},
+        notifications={"email": {"ca_bundle": str(tmp_path)}},
+    )
+
+    errors = errors_of(raw)
+
+    assert errors == [
+        f"{SOURCE}: logging.file: must be a file, but {tmp_path} is a folder",
+        f"{SOURCE}: mist.ca_bundle: must be a CA bundle file (PEM), but {tmp_path} is a folder",
+        f"{SOURCE}: notifications.email.ca_bundle: must be a CA bundle file (PEM), but {tmp_path} is a folder",
+    ]
+
+
+def test_a_folder_that_exists_but_cannot_be_written_is_not_a_config_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    loaded = config.validate(quiet(reports={"directory": str(locked)}), SOURCE, ENVIRON)
+
+    assert loaded.reports.directory == locked
+
+
+@pytest.mark.parametrize(
+    "extra, lines_expected",
+    [
+        (billion_laughs(), 1),
+        ("sle:\n  duration: " + "{a: " * 100 + "1" + "}" * 100 + "\n", 1),
+        ("monitoring:\n  interval_minutes: .nan\n", 1),
+        ("reports:\n  directory: config.yaml\n", 2),  # the history folder follows it: also impossible
+    ],
+)
+def test_the_command_line_exits_2_with_one_line_per_error_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, lines_expected: int
+) -> None:
+    from mist_infra_manager.cli.main import main
+
+    path = write_quiet_config(tmp_path, extra)
+
+    code = main(["--config", str(path), "--mode", "report"], {})
+
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == lines_expected and all(line.startswith(f"error: {path}: ") for line in lines)
+    assert "Traceback" not in captured.err

@@ -380,7 +380,9 @@ def test_config_rejects_a_missing_ca_bundle_and_a_bad_proxy_naming_the_keys(tmp_
         )
     errors = caught.value.errors
     assert any(error.startswith("config.yaml: mist.ca_bundle: no such file") for error in errors)
-    assert any(error.startswith("config.yaml: notifications.email.ca_bundle: no such file") for error in errors)
+    assert any(
+        error.startswith("config.yaml: notifications.email.ca_bundle: must be a CA bundle file") for error in errors
+    )
     [proxy_error] = [error for error in errors if "mist.proxy" in error]
     assert f"{PROXY_USER}:***@proxy:21" in proxy_error and PROXY_PASSWORD not in proxy_error
 

@@ -8,7 +8,7 @@ import logging
 import os
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import pytest
 
@@ -345,6 +345,106 @@ def test_old_report_files_are_deleted_by_the_time_in_their_name_and_nothing_else
     assert (reports / f"HEALTH_DASHBOARD_{old}.txt").is_dir()
     assert (reports / "outbox" / f"{old}-001-critical-a1b2c3.eml").exists()
     assert sorted(os.listdir(sent)) == [f"{recent}-001-critical-a1b2c3.eml", "mine.eml"]
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def run_files(moment: datetime, suffix: str = "") -> List[Tuple[str, datetime]]:
+    """The four report files of one run at moment, as (name, time)."""
+    tag = stamp(moment) + suffix
+    names = [f"SUMMARY_REPORT_{tag}.txt", f"HEALTH_DASHBOARD_{tag}.txt", f"HEALTH_DASHBOARD_{tag}.json"]
+    return [(name, moment) for name in names + [f"HEALTH_DASHBOARD_{tag}.html"]]
+
+
+def test_recent_runs_stay_plain_older_ones_are_compressed_and_past_48_hours_one_run_per_date_stays() -> None:
+    every_quarter = [NOW - timedelta(minutes=15 * back) for back in range(1, 4 * 24 * 4)]  # four days back
+    files = [item for moment in every_quarter for item in run_files(moment)]
+
+    plan = history_store.plan_report_retention(files, NOW, keep_days=30)
+
+    by_name = dict(files)
+    kept_runs = {stamp(by_name[name]) for name in plan.keep}
+    compressed_runs = {stamp(by_name[name]) for name in plan.compress}
+    deleted_runs = {stamp(by_name[name]) for name in plan.delete}
+    plain_limit = NOW - history_store.REPORT_PLAIN_FOR
+    assert kept_runs == {stamp(moment) for moment in every_quarter if moment > plain_limit}
+    every_run_limit = NOW - history_store.REPORT_EVERY_RUN_FOR
+    last_of_older_dates = {"20250311T234500Z", "20250310T234500Z"}
+    assert (
+        compressed_runs
+        == {stamp(moment) for moment in every_quarter if every_run_limit < moment <= plain_limit} | last_of_older_dates
+    )
+    assert deleted_runs == {stamp(moment) for moment in every_quarter} - kept_runs - compressed_runs
+    assert len(plan.keep) + len(plan.compress) + len(plan.delete) == len(files)
+
+
+def test_files_older_than_keep_days_are_deleted_even_the_last_of_their_date_and_compressed_ones_stay_compressed() -> (
+    None
+):
+    old = NOW - timedelta(days=31)
+    last_of_a_date = datetime(2025, 3, 1, 23, 45, tzinfo=timezone.utc)
+    files = [
+        (f"HEALTH_DASHBOARD_{stamp(old)}.json.gz", old),
+        (f"HEALTH_DASHBOARD_{stamp(last_of_a_date)}.json.gz", last_of_a_date),
+    ]
+    files += run_files(NOW - timedelta(minutes=15))
+
+    plan = history_store.plan_report_retention(files, NOW, keep_days=30)
+
+    assert plan.delete == (f"HEALTH_DASHBOARD_{stamp(old)}.json.gz",)
+    assert f"HEALTH_DASHBOARD_{stamp(last_of_a_date)}.json.gz" in plan.keep and plan.compress == ()
+
+
+def test_the_newest_run_stays_plain_however_old_so_the_latest_dashboard_is_always_readable() -> None:
+    long_ago = NOW - timedelta(days=10)
+    plan = history_store.plan_report_retention(run_files(long_ago) + run_files(long_ago, "_1"), NOW, keep_days=30)
+
+    assert sorted(plan.keep) == sorted(name for name, _ in run_files(long_ago, "_1"))
+    assert sorted(plan.compress) == [] and len(plan.delete) == 4  # same date, not the last run of it
+
+
+def test_report_retention_compresses_deletes_and_leaves_other_files_alone(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    recent, middle, thinned = NOW - timedelta(hours=1), NOW - timedelta(hours=30), NOW - timedelta(days=3, hours=2)
+    last_of_that_date = datetime.combine(thinned.date(), datetime.max.time(), timezone.utc).replace(microsecond=0)
+    for moment in (recent, middle, thinned, last_of_that_date):
+        for name, _ in run_files(moment):
+            (reports / name).write_text(f"report of {stamp(moment)}\n" * 50, encoding="utf-8")
+    (reports / f"notes_{stamp(middle)}.txt").write_text("mine")
+    (reports / f"HEALTH_DASHBOARD_{stamp(thinned)}_7.json").symlink_to(reports / f"notes_{stamp(middle)}.txt")
+
+    removed = history_store.prune_reports(reports, NOW, keep_days=30)
+
+    names = sorted(os.listdir(reports))
+    assert sorted(path.name for path in removed) == sorted(name for name, _ in run_files(thinned))
+    assert f"HEALTH_DASHBOARD_{stamp(recent)}.json" in names
+    middle_json = reports / f"HEALTH_DASHBOARD_{stamp(middle)}.json.gz"
+    assert gzip.decompress(middle_json.read_bytes()).decode("utf-8").startswith(f"report of {stamp(middle)}")
+    assert not (reports / f"HEALTH_DASHBOARD_{stamp(middle)}.json").exists()
+    assert f"SUMMARY_REPORT_{stamp(last_of_that_date)}.txt.gz" in names
+    assert f"notes_{stamp(middle)}.txt" in names and f"HEALTH_DASHBOARD_{stamp(thinned)}_7.json" in names
+
+
+def test_a_month_of_hourly_runs_keeps_6_hours_plain_48_hours_of_every_run_then_one_run_per_date() -> None:
+    files: List[Tuple[str, datetime]] = []
+    start = NOW - timedelta(days=32)
+    for number in range(32 * 24):
+        moment = start + timedelta(hours=number)
+        plan = history_store.plan_report_retention(files, moment, keep_days=30)
+        gone, compress = set(plan.delete), set(plan.compress)
+        files = [(name + ".gz" if name in compress else name, when) for name, when in files if name not in gone]
+        files.append((f"HEALTH_DASHBOARD_{stamp(moment)}.json", moment))
+
+    plain = [when for name, when in files if not name.endswith(".gz")]
+    assert len(plain) == 6 and min(plain) == files[-1][1] - timedelta(hours=5)
+    recent = [when for _, when in files if when > files[-1][1] - history_store.REPORT_EVERY_RUN_FOR]
+    assert len(recent) == 48
+    older = sorted(when for _, when in files if when not in recent)
+    assert 27 <= len(older) <= 30 and all(when.hour == 23 for when in older)
+    assert len({when.date() for when in older}) == len(older)
 
 
 # --- The run's hook ----------------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ directory: cron starts the tool from `/`.
 from __future__ import annotations
 
 import difflib
+import math
 import re
+import reprlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from mist_infra_manager.settings import (
     EmailSettings,
     HistorySettings,
     LoggingSettings,
+    MetricsSettings,
     MistSettings,
     MonitoringSettings,
     NotificationSettings,
@@ -82,6 +85,18 @@ _SLE_DURATION_PATTERN = re.compile(r"^[1-9]\d*[mhdw]$")
 _EMAIL_PATTERN = re.compile(r"^[!-?A-~]+@[A-Za-z0-9.-]+$")
 _SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+# Limits on the config file: a real one is a few kB, 4 levels deep, with no or few aliases. Beyond them a file is
+# refused before it is built: a YAML bomb (nested aliases) would grow to gigabytes, deep nesting to a RecursionError.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_YAML_ALIASES = 20
+MAX_YAML_DEPTH = 20
+# Values shown in error messages are cut to this many characters (and built with bounded effort).
+MAX_SHOWN_CHARACTERS = 80
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel = 3
+_SHOWN.maxstring = MAX_SHOWN_CHARACTERS
+_SHOWN.maxother = MAX_SHOWN_CHARACTERS
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; `errors` holds one complete line per problem."""
@@ -89,6 +104,60 @@ class ConfigError(Exception):
     def __init__(self, errors: List[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+
+
+class YamlLimitError(yaml.YAMLError):
+    """The YAML file exceeds a limit (aliases, nesting); `key` is the dotted path where it did."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class GuardedLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses more than MAX_YAML_ALIASES aliases and nesting deeper than MAX_YAML_DEPTH."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._keys: List[str] = []
+
+    def compose_node(self, parent: Optional[yaml.Node], index: Any) -> Optional[yaml.Node]:
+        """Compose a node as SafeLoader does, counting aliases and tracking the key path for the messages."""
+        if isinstance(index, yaml.ScalarNode):
+            key = shorten(str(index.value), 40)
+        elif isinstance(index, int):
+            key = f"[{index}]"
+        else:
+            key = "" if parent is None else "(key)"
+        self._keys.append(key)
+        try:
+            if self.check_event(yaml.AliasEvent):
+                self._aliases += 1
+                if self._aliases > MAX_YAML_ALIASES:
+                    raise YamlLimitError(
+                        self._where(), f"more than {MAX_YAML_ALIASES} YAML aliases (*name); write the values out"
+                    )
+            if len(self._keys) > MAX_YAML_DEPTH + 1:
+                raise YamlLimitError(self._where(), f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._keys.pop()
+
+    def _where(self) -> str:
+        path = ".".join(key for key in self._keys if key)
+        return shorten((path or "top level").replace(".[", "["))
+
+
+def shorten(text: str, limit: int = MAX_SHOWN_CHARACTERS) -> str:
+    """Return text cut to limit characters, with `…` where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown(value: Any) -> str:
+    """Return a value's repr for an error message: bounded work, at most MAX_SHOWN_CHARACTERS characters."""
+    return shorten(_SHOWN.repr(value))
 
 
 def parse_duration_seconds(text: str) -> float:
@@ -161,6 +230,11 @@ SCHEMA: Dict[str, Any] = {
         "max_bytes": Field("int", 5_000_000, minimum=10_000),
         "backup_count": Field("int", 5, minimum=0, maximum=100),
     },
+    "metrics": {
+        "listen": Field("listen", None, nullable=True),
+        "sites": Field("choice", "all", choices=("all", "affected")),
+        "textfile": Field("path", None, nullable=True),
+    },
     "notifications": {
         "enabled": Field("bool", True),
         "repeat_interval": Field("duration", "4h"),
@@ -194,6 +268,7 @@ _TYPE_WORDS = {
     "sle_duration": "an SLE window such as 1d, 12h or 7d",
     "email_list": "a list of email addresses",
     "base_url": "a URL",
+    "listen": "host:port such as 127.0.0.1:9101",
     "choice": "one of",
     "file_mode": 'a quoted octal file mode such as "0640"',
 }
@@ -206,7 +281,7 @@ FILE_MODE_MAXIMUM = 0o666
 def _describe(value: Any, secret: bool) -> str:
     if secret:
         return f"a value of type {type(value).__name__}"
-    return repr(value)
+    return shown(value)
 
 
 def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str]]:
@@ -230,6 +305,11 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
                 return None, f"{path}: {error}"
             value = value.rstrip("/")
         return value, None
+    if kind == "listen":
+        if isinstance(value, str) and not value.strip():
+            return None, None  # empty: off
+        error = _check_listen(value)
+        return (None, f"{path}: {error}") if error else (value.strip(), None)
     if kind == "bool":
         if not isinstance(value, bool):
             return None, f"{path}: expected true or false, got {shown}"
@@ -241,6 +321,8 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
             or (kind == "int" and isinstance(value, float))
         ):
             return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        if not math.isfinite(value):
+            return None, f"{path}: expected a finite number, got {shown}"
         if field.minimum is not None and value < field.minimum:
             return None, f"{path}: must be at least {field.minimum:g}, got {shown}"
         if field.maximum is not None and value > field.maximum:
@@ -249,7 +331,7 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
     if kind == "choice":
         text = value.upper() if isinstance(value, str) and field.choices[0].isupper() else value
         if text not in field.choices:
-            hint = _did_you_mean(str(value), field.choices)
+            hint = _did_you_mean(value, field.choices)
             return None, f"{path}: expected one of {', '.join(field.choices)}, got {shown}{hint}"
         return text, None
     if kind == "duration":
@@ -269,11 +351,20 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
             return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
         bad = [item for item in value if not _EMAIL_PATTERN.match(item.strip())]
         if bad:
-            return None, f"{path}: not an email address: {bad[0]!r}"
+            return None, f"{path}: not an email address: {_describe(bad[0], False)}"
         return [item.strip() for item in value], None
     if kind == "file_mode":
         return _check_file_mode(value, path)
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _check_listen(value: Any) -> Optional[str]:
+    """Return what is wrong with a host:port listen address, or None."""
+    text = value.strip() if isinstance(value, str) else ""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"expected host:port such as 127.0.0.1:9101, got {_describe(value, secret=False)}"
+    return None
 
 
 def _check_file_mode(value: Any, path: str) -> Tuple[Any, Optional[str]]:
@@ -298,17 +389,17 @@ def _check_base_url(value: str) -> Optional[str]:
     if parsed.scheme == "http" and host in LOOPBACK_HOSTS:
         return None
     if parsed.scheme != "https":
-        return f"expected an https:// Mist API host (http only for 127.0.0.1), got {value!r}"
+        return f"expected an https:// Mist API host (http only for 127.0.0.1), got {shown(value)}"
     if host in MIST_API_HOSTS:
         if parsed.path not in ("", "/"):
-            return f"give the host only, without a path (the tool adds /api/v1), got {value!r}"
+            return f"give the host only, without a path (the tool adds /api/v1), got {shown(value)}"
         return None
     if host in LOOPBACK_HOSTS:
         return None
     hint = _did_you_mean(host, MIST_API_HOSTS)
     if host.startswith("manage."):
         hint = f" (that is the portal; the API host is {host.replace('manage.', 'api.', 1)})"
-    return f"{host!r} is not a Mist API host{hint}; expected one of the regional hosts such as api.eu.mist.com"
+    return f"{shown(host)} is not a Mist API host{hint}; expected one of the regional hosts such as api.eu.mist.com"
 
 
 def _header_safe(value: str) -> bool:
@@ -316,7 +407,9 @@ def _header_safe(value: str) -> bool:
     return all(33 <= ord(character) <= 126 for character in value)
 
 
-def _did_you_mean(word: str, candidates: Any) -> str:
+def _did_you_mean(word: Any, candidates: Any) -> str:
+    if not isinstance(word, str) or len(word) > MAX_SHOWN_CHARACTERS:
+        return ""  # no key or choice is that long, and matching a huge value costs time
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 
@@ -331,8 +424,9 @@ def _validate_section(schema: Mapping[str, Any], raw: Any, prefix: str, errors: 
     section: Dict[str, Any] = {}
     for key in raw:
         if key not in schema:
-            where = f"{prefix}.{key}" if prefix else str(key)
-            errors.append(f"{where}: unknown key{_did_you_mean(str(key), schema.keys())}")
+            name = shorten(str(key)) if isinstance(key, (str, int, float, bool)) else shown(key)
+            where = f"{prefix}.{name}" if prefix else name
+            errors.append(f"{where}: unknown key{_did_you_mean(key, schema.keys())}")
     for key, spec in schema.items():
         where = f"{prefix}.{key}" if prefix else key
         if isinstance(spec, dict):
@@ -464,7 +558,7 @@ def _check_relations(config: Dict[str, Any], environ: Mapping[str, str], errors:
         if not email["from_address"]:
             errors.append("notifications.email.from_address: required when email is enabled")
         elif not _EMAIL_PATTERN.match(email["from_address"]):
-            errors.append(f"notifications.email.from_address: not an email address: {email['from_address']!r}")
+            errors.append(f"notifications.email.from_address: not an email address: {shown(email['from_address'])}")
         if email["transport"] == "smtp" and not email["smtp_server"]:
             errors.append("notifications.email.smtp_server: required when email is enabled with transport smtp")
 
@@ -489,6 +583,52 @@ def _resolve_paths(config: Dict[str, Any], raw: Any, base: Path) -> None:
     config["mist"]["ca_bundle"] = _resolve_path(config["mist"].get("ca_bundle"), base)
     email = config["notifications"]["email"]
     email["ca_bundle"] = _resolve_path(email.get("ca_bundle"), base)
+    config["metrics"]["textfile"] = _resolve_path(config["metrics"]["textfile"], base)
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a parent that cannot be searched: a runtime fault, not a config error
+        return False
+
+
+def _blocking_file(path: Path) -> Optional[Path]:
+    """Return the path itself or its nearest existing parent when that is not a folder (no folder can be made)."""
+    for candidate in [path, *path.parents]:
+        try:
+            if candidate.exists():
+                return None if candidate.is_dir() else candidate
+        except OSError:  # unreadable parent: a runtime fault, not a config error
+            return None
+    return None
+
+
+def _check_paths(config: Dict[str, Any], errors: List[str]) -> None:
+    """Add an error for each path that can never work: a file where a folder must be, or a folder for a file.
+
+    A folder that exists but cannot be written is not a config error: that is found, and reported, at run time.
+    """
+    folders = {"reports.directory": config["reports"]["directory"], "history.directory": config["history"]["directory"]}
+    for key, folder in folders.items():
+        blocking = _blocking_file(folder)
+        if blocking is not None:
+            what = "is a file" if blocking == folder else f"cannot be created: {blocking} is a file"
+            errors.append(f"{key}: must be a folder, but {shorten(str(folder))} {what}")
+    log_file = config["logging"]["file"]
+    if log_file is not None:
+        blocking = _blocking_file(log_file.parent)
+        if _is_folder(log_file):
+            errors.append(f"logging.file: must be a file, but {shorten(str(log_file))} is a folder")
+        elif blocking is not None:
+            errors.append(f"logging.file: its folder cannot be created: {shorten(str(blocking))} is a file")
+    bundles = {
+        "mist.ca_bundle": config["mist"]["ca_bundle"],
+        "notifications.email.ca_bundle": config["notifications"]["email"]["ca_bundle"],
+    }
+    for key, bundle in bundles.items():
+        if bundle is not None and _is_folder(bundle):
+            errors.append(f"{key}: must be a CA bundle file (PEM), but {shorten(str(bundle))} is a folder")
 
 
 def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
@@ -509,6 +649,7 @@ def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -
             email=EmailSettings(**email),
         ),
         source=source,
+        metrics=MetricsSettings(**config["metrics"]),
         # The proxy and CA variables, for a client that must not read os.environ behind the caller's back.
         network_environment=tuple(
             (key, value) for key, value in environ.items() if key.upper() in NETWORK_ENVIRONMENT_VARIABLES
@@ -534,6 +675,7 @@ def validate(
     _check_token(config, environ, require_token, errors)
     _check_relations(config, environ, errors)
     _resolve_paths(config, raw, base_directory or (PROJECT_ROOT if is_checkout() else Path.cwd()))
+    _check_paths(config, errors)
     errors.extend(_check_network(config))
     if errors:
         raise ConfigError([f"{source}: {error}" for error in errors])
@@ -561,7 +703,7 @@ def _check_network(config: Dict[str, Any]) -> List[str]:
         (config["notifications"]["email"], "notifications.email.ca_bundle"),
     ):
         path = section.get("ca_bundle")
-        if path is not None and not path.is_file():
+        if path is not None and not path.exists():  # a folder: _check_paths says so
             errors.append(f"{where}: no such file: {path} (expected a PEM file of CA certificates)")
     return errors
 
@@ -577,11 +719,22 @@ def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool =
             ]
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        # Read at most one byte past the limit: a config pointed at /dev/zero or a huge file must not fill memory.
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                [f"{source}: the file is larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a few kB"]
+            )
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"{source}: cannot read the file: {error}"]) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=GuardedLoader)  # noqa: S506 - a SafeLoader subclass
+    except YamlLimitError as error:
+        raise ConfigError([f"{source}: {error.key}: refused: {error.problem}"]) from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError([f"{source}: not valid YAML: {shorten(str(error))}"]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

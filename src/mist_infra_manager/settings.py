@@ -138,6 +138,23 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`metrics`: the Prometheus endpoint of the daemon and the textfile for node_exporter."""
+
+    listen: Optional[str] = None
+    sites: str = "all"
+    textfile: Optional[Path] = None
+
+    @property
+    def address(self) -> Optional[Tuple[str, int]]:
+        """Return (host, port) of `listen`, None when off."""
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration; `source` names the file (or "demo") in messages."""
 
@@ -151,6 +168,7 @@ class Settings:
     logging: LoggingSettings
     notifications: NotificationSettings
     source: str
+    metrics: MetricsSettings = MetricsSettings()
     # (name, value) of the proxy and CA environment variables the run was started with.
     network_environment: Tuple[Tuple[str, str], ...] = ()
 

@@ -59,6 +59,24 @@ def _add_config_commands(subcommands: argparse._SubParsersAction[argparse.Argume
     _add_common(validate, suppress=True)
 
 
+def _add_check_command(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = subcommands.add_parser(
+        "check",
+        help="Nagios/Icinga plugin: the newest dashboard's verdict (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+    )
+    scope = check.add_mutually_exclusive_group()
+    scope.add_argument("--site", metavar="NAME", help="one site, by name or id")
+    scope.add_argument("--org", action="store_true", help="the whole org (the default)")
+    check.add_argument("--metric", metavar="METRIC", help="one metric key, e.g. coverage (default: all)")
+    check.add_argument(
+        "--max-age",
+        default="30m",
+        metavar="DURATION",
+        help="UNKNOWN when the newest dashboard is older (default: 30m)",
+    )
+    _add_common(check, suppress=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser."""
     parser = argparse.ArgumentParser(
@@ -87,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_config_commands(subcommands)
+    _add_check_command(subcommands)
     return parser
 
 

@@ -20,6 +20,9 @@ from mist_infra_manager.settings import Settings
 from mist_infra_manager.state import run_lock
 
 logger = logging.getLogger("mist_infra_manager")
+CHECK_COMMAND = "check"
+# Nagios' UNKNOWN: what `check` returns for any error of its own, its usage included.
+CHECK_USAGE_ERROR = 3
 
 __all__ = ["ExitCode", "build_parser", "console_entry", "main"]
 
@@ -90,6 +93,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def dispatch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Run the subcommand, or a run when there is none; raises the errors main() turns into exit codes."""
+    if args.command == "check":
+        from mist_infra_manager.cli.check import run_check
+
+        verdict = run_check(args.config, environ, site=args.site, metric=args.metric, max_age=args.max_age)
+        sys.stdout.write(logging_setup.redact(verdict.line) + "\n")
+        return verdict.code
     if args.command == "config":
         code, lines = run_config_command(args.config_command, args.path or args.config, environ)
         _print_console(lines, quiet=False)
@@ -102,15 +111,18 @@ def dispatch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
     """Parse the command line, run, and return the exit code; the one place errors become exit codes."""
     parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else argv
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as stop:
+        if CHECK_COMMAND in arguments and stop.code not in (0, None):
+            return CHECK_USAGE_ERROR  # a plugin's usage error is UNKNOWN, not the tool's exit 2
         return int(stop.code) if isinstance(stop.code, int) else ExitCode.USAGE
     problem = argument_problem(args)
     if problem is not None:
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"{parser.prog}: error: {problem}\n")
-        return ExitCode.USAGE
+        return CHECK_USAGE_ERROR if args.command == CHECK_COMMAND else ExitCode.USAGE
     try:
         return dispatch(args, os.environ if environ is None else environ)
     except config_module.ConfigError as error:
@@ -130,10 +142,11 @@ def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] 
 def _report_failure(error: Exception, verbose: bool) -> int:
     from mist_infra_manager.mist.collector import OrgSelectionError
     from mist_infra_manager.mist.mist_client import MistApiError
+    from mist_infra_manager.pipeline.exporter import MetricsServerError
 
     if not logging.getLogger().handlers:
         logging_setup.configure(verbose=verbose)
-    if isinstance(error, (MistApiError, OrgSelectionError)):
+    if isinstance(error, (MistApiError, OrgSelectionError, MetricsServerError)):
         logger.error("%s", error, exc_info=verbose)
     else:
         hint = "" if verbose else " (run with --verbose for the traceback)"

@@ -101,6 +101,12 @@ def parse_meter(document: Any) -> Tuple[List[Entry], Optional[datetime]]:
     return entries, parse_time(document.get("blocked_until"))
 
 
+def calls_total_of(document: Any) -> int:
+    """Return the calls counted since the meter file was created (0 when it does not say)."""
+    total = document.get("calls_total") if isinstance(document, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else 0
+
+
 def clamp_to_now(
     entries: List[Entry], blocked_until: Optional[datetime], now: datetime
 ) -> Tuple[List[Entry], Optional[datetime], int]:
@@ -120,12 +126,14 @@ def clamp_to_now(
     return entries, blocked_until, clamped
 
 
-def meter_document(entries: List[Entry], blocked_until: Optional[datetime]) -> Dict[str, Any]:
+def meter_document(entries: List[Entry], blocked_until: Optional[datetime], calls_total: int = 0) -> Dict[str, Any]:
     """Return the JSON document of a meter."""
     return {
         "version": METER_VERSION,
         "window_seconds": WINDOW_SECONDS,
         "blocked_until": format_time(blocked_until),
+        # Never pruned: the Prometheus counter mist_infra_manager_api_calls_total.
+        "calls_total": calls_total,
         "calls": [
             {"at": format_time(datetime.fromtimestamp(second, tz=timezone.utc)), "count": count}
             for second, count in entries
@@ -195,6 +203,14 @@ class CallMeter:
             blocked_until = None
         return calls_in_window(entries, now), blocked_until
 
+    def total(self) -> int:
+        """Return the calls recorded since the meter file was created."""
+        return calls_total_of(
+            read_json_or_none(
+                self.path, "API call meter", check=expect_object("calls"), outcome="the meter starts empty"
+            )
+        )
+
     def record(self, calls: int, *, blocked_until: Optional[datetime] = None) -> None:
         """Add calls made now (and a rate-limit block) to the file; read, merge and written under a lock."""
         if calls <= 0 and blocked_until is None:
@@ -211,7 +227,8 @@ class CallMeter:
                 if calls > 0:
                     entries.append((_epoch(now), calls))
                 block = max((b for b in (stored_block, blocked_until) if b is not None and b > now), default=None)
-                atomic_write_json(self.path, meter_document(prune(entries, now), block))
+                total = self.total() + max(calls, 0)
+                atomic_write_json(self.path, meter_document(prune(entries, now), block, total))
         except filelock.Timeout:
             logger.warning(
                 "The API call meter %s is locked by another process; %d call(s) not recorded", self.path, calls

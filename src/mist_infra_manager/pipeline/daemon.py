@@ -35,6 +35,7 @@ from mist_infra_manager.analysis.models import utc_now
 from mist_infra_manager.mist.collector import OrgSelectionError
 from mist_infra_manager.mist.mist_client import MistApiError
 from mist_infra_manager.pipeline import cycle as pipeline
+from mist_infra_manager.pipeline.exporter import MetricsExporter
 from mist_infra_manager.settings import Settings
 from mist_infra_manager.state import heartbeat
 
@@ -338,13 +339,37 @@ def run_pipeline(
     *,
     show_progress: bool = False,
     clock: Clock = utc_now,
+    exporter: Optional[MetricsExporter] = None,
 ) -> pipeline.CycleOutcome:
-    """Run one collection and its outputs with the stop flag hooked into the API client."""
+    """Run one collection and its outputs with the stop flag hooked into the API client.
+
+    The exporter, when given, records the cycle (also a failed one) for the metrics endpoint and textfile.
+    """
     client = pipeline.make_client(config, on_call=stopper.check, sleep=stopper.sleep, check_stop=stopper.check)
+    started = time.monotonic()
+    outcome: Optional[pipeline.CycleOutcome] = None
     try:
-        return pipeline.run_cycle(config, mode, clock=clock, client=client, show_progress=show_progress)
+        outcome = pipeline.run_cycle(config, mode, clock=clock, client=client, show_progress=show_progress)
+        return outcome
     finally:
         client.close()
+        if exporter is not None:
+            _export(exporter, None if outcome is None else outcome.result, time.monotonic() - started)
+
+
+def _export(exporter: MetricsExporter, result: Optional[Any], seconds: float) -> None:
+    try:
+        exporter.record(result, seconds)
+    except Exception as error:  # metrics are a view: they never fail a cycle
+        logger.error("Metrics not updated: %s", describe_error(error))
+
+
+def make_exporter(config: Settings, state: heartbeat.HealthState) -> Optional[MetricsExporter]:
+    """Return an exporter when metrics are configured, its last success taken from the heartbeat."""
+    if config.metrics.address is None and config.metrics.textfile is None:
+        return None
+    last = state.last_success
+    return MetricsExporter(config, last_success=None if last is None else last.timestamp())
 
 
 def run_once(
@@ -384,7 +409,9 @@ def run_once(
         heartbeat.write(path, document)
 
     try:
-        outcome = run_pipeline(config, mode, stopper, show_progress=show_progress, clock=clock)
+        outcome = run_pipeline(
+            config, mode, stopper, show_progress=show_progress, clock=clock, exporter=make_exporter(config, state)
+        )
     except Exception as error:
         record(describe_error(error))
         raise
@@ -409,6 +436,8 @@ def send_monitoring_alert(config: Settings, kind: str, detail: str, now: dt.date
 def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: Stopper) -> None:
     """Run the daemon for a validated configuration until a stop is requested."""
     reports_directory = config.reports.directory
+    exporter = make_exporter(config, heartbeat.load_state(heartbeat.heartbeat_path(reports_directory)))
+    server = exporter.serve() if exporter is not None else None
 
     def cycle() -> Optional[str]:
         from mist_infra_manager.alerting import notification_service
@@ -419,7 +448,7 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
             notification_service.flush_outbox(config)
         except OSError as error:
             logger.error("The outbox could not be sent before the cycle: %s", error)
-        return outcome_failure(run_pipeline(config, mode, stopper))
+        return outcome_failure(run_pipeline(config, mode, stopper, exporter=exporter))
 
     def send_alert(kind: str, detail: str, now: dt.datetime) -> bool:
         return send_monitoring_alert(config, kind, detail, now)
@@ -440,5 +469,10 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
         interval_minutes,
         reports_directory,
     )
-    daemon.run()
+    try:
+        daemon.run()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     logger.info("Daemon stopped")

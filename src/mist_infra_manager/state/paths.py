@@ -28,6 +28,10 @@ HISTORY_DIRECTORY_NAME = "history"
 REPORT_NAME_PATTERN: Pattern[str] = re.compile(
     r"^(SUMMARY_REPORT|HEALTH_DASHBOARD)_\d{8}T\d{6}Z(_\d+)?\.(txt|json|html)$"
 )
+# The same files once report retention has gzip-compressed them (older runs; the newest run stays plain).
+COMPRESSED_REPORT_NAME_PATTERN: Pattern[str] = re.compile(
+    r"^(SUMMARY_REPORT|HEALTH_DASHBOARD)_\d{8}T\d{6}Z(_\d+)?\.(txt|json|html)\.gz$"
+)
 # The names the outbox gives its messages: UTC time, sequence, kind, random part (`_<n>` added on a clash).
 OUTBOX_NAME_PATTERN: Pattern[str] = re.compile(r"^\d{8}T\d{6}Z-\d{3}-[a-z0-9-]+-[0-9a-f]+(?:_\d+)?\.eml$")
 
