@@ -131,6 +131,7 @@ class Setup:
 
     def __init__(self, tmp_path: Path, base_url: str, smtp: Optional[SmtpTestServer], overrides: Mapping[str, Any]):
         self.root = tmp_path
+        self.smtp = smtp
         self.work = tmp_path / "work"
         raw = base_config(base_url, self.work)
         raw["mist"]["max_retry_wait_seconds"] = 0
@@ -177,11 +178,19 @@ class Run:
 
 
 def run(setup: Setup, capsys: pytest.CaptureFixture[str], mode: str = "all", *extra: str) -> Run:
-    """Run the command in-process (as cron would: environment empty) and return its code and console."""
+    """Run the command in-process (as cron would: environment empty) and return its code and console.
+
+    Whatever the fault, every run shows no traceback, leaves the token in no output (console, files, emails) and
+    touches no file outside the configured folders.
+    """
+    before = outside(setup)
     code = main([*setup.argv(mode), *extra], {})
     captured = capsys.readouterr()
+    result = Run(code, captured.out, captured.err)
     assert "Traceback" not in captured.err + captured.out
-    return Run(code, captured.out, captured.err)
+    assert outside(setup) == before
+    assert_no_token(setup, [result], setup.smtp)
+    return result
 
 
 def email_texts(smtp: SmtpTestServer) -> List[str]:
