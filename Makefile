@@ -5,13 +5,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint check clean
+# Tests run on PYTEST_WORKERS processes (pytest-xdist); `make test PYTEST_WORKERS=0` runs them in this process.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
+
+.PHONY: demo test test-unit test-integration test-e2e lint check clean
 
 demo: $(VENV)/.runtime-installed
 	$(BIN)/python src/main.py --demo
 
+# Every tier; the hypothesis tests use the fast profile unless CI=true or HYPOTHESIS_PROFILE=ci (docs/testing.md).
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+test-unit: $(VENV)/.dev-installed
+	$(PYTEST) -m unit
+
+test-integration: $(VENV)/.dev-installed
+	$(PYTEST) -m integration
+
+test-e2e: $(VENV)/.dev-installed
+	$(PYTEST) -m e2e
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests

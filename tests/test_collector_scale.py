@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from conftest import MAIN_SCRIPT, SIMULATOR_TOKEN, run_cli
+from conftest import MAIN_SCRIPT, SIMULATOR_TOKEN, run_cli, run_main
 from mist_infra_manager.analysis.models import DETAIL_DEFERRED, DETAIL_FETCHED, RunResult
 from mist_infra_manager.mist import detail_cache
 from mist_infra_manager.mist.collector import CollectionSettings, collect, detail_targets, plan_details
@@ -343,7 +343,7 @@ def test_a_429_beyond_the_wait_cap_ends_a_report_run_with_exit_zero_and_the_defe
 ) -> None:
     org40.add_fault(429, times=1, path_contains="/summary", retry_after=3600)
     config_path = make_config(org40.base_url, {"mist": {"max_workers": 1}})
-    completed = run_cli(["--mode", "report", "--config", str(config_path)])
+    completed = run_main(["--mode", "report", "--config", str(config_path)])
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
     dashboard = json.loads(next((tmp_path / "reports").glob("HEALTH_DASHBOARD_*.json")).read_text(encoding="utf-8"))
@@ -396,6 +396,7 @@ def test_later_pages_of_the_org_calls_are_fetched_side_by_side_within_the_worker
         assert simulator.calls == 1 + 8 and simulator.max_concurrent == 4
 
 
+@pytest.mark.e2e
 def test_no_progress_bar_is_drawn_when_stderr_is_a_pipe(org40: MistSimulator, make_config: Any) -> None:
     completed = run_cli(["--mode", "report", "--config", str(make_config(org40.base_url))])
     assert completed.returncode == 0, completed.stderr
@@ -421,6 +422,7 @@ def read_all(descriptor: int, process: subprocess.Popen) -> str:
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 @pytest.mark.parametrize("quiet", [False, True])
 def test_the_progress_bar_is_drawn_on_a_terminal_unless_quiet(
@@ -459,7 +461,7 @@ def test_the_progress_bar_is_drawn_on_a_terminal_unless_quiet(
 def test_the_meter_adds_up_the_calls_of_every_cli_run(org40: MistSimulator, make_config: Any, tmp_path: Path) -> None:
     config_path = make_config(org40.base_url)
     for _ in range(2):
-        assert run_cli(["--mode", "report", "--quiet", "--config", str(config_path)]).returncode == 0
+        assert run_main(["--mode", "report", "--quiet", "--config", str(config_path)]).returncode == 0
     assert meter_total(tmp_path / "reports" / "state") == org40.calls == (1 + 2 + 10) + 2
 
 

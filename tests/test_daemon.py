@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 
-from conftest import MAIN_SCRIPT, SIMULATOR_TOKEN, run_cli
+from conftest import MAIN_SCRIPT, SIMULATOR_TOKEN, run_cli, run_main
 from mist_infra_manager.mist.mist_client import MistApiError
 from mist_infra_manager.pipeline import daemon
 from mist_infra_manager.pipeline.daemon import Daemon, ScheduleTicker, Stopper, StopRequested
@@ -598,7 +598,7 @@ def test_a_queued_failing_alert_goes_out_once_smtp_is_back_even_while_the_api_is
 
 
 def test_a_failed_one_shot_run_exits_1_and_records_the_failure_in_the_heartbeat(make_config, tmp_path) -> None:
-    completed = run_cli(
+    completed = run_main(
         [
             "--mode",
             "report",
@@ -621,6 +621,6 @@ def test_a_failed_one_shot_run_exits_1_and_records_the_failure_in_the_heartbeat(
     ],
 )
 def test_bad_daemon_options_are_usage_errors(arguments: List[str], message: str) -> None:
-    completed = run_cli(arguments, timeout=60)
+    completed = run_main(arguments)
     assert completed.returncode == 2
     assert message in completed.stderr

@@ -101,6 +101,7 @@ def test_start_returns_a_local_base_url_and_the_context_manager_stops_serving() 
         requests.get(sim.base_url + "/api/v1/self", timeout=TIMEOUT_S)
 
 
+@pytest.mark.e2e
 def test_command_line_prints_the_base_url_and_stops_cleanly_on_sigterm() -> None:
     command = [sys.executable, "-m", "mist_infra_manager.simulator", "--port", "0", "--sites", "5"]
     environment = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from conftest import SIMULATOR_TOKEN, run_cli
+from conftest import SIMULATOR_TOKEN, run_main
 from mist_infra_manager import config as config_module
 from mist_infra_manager.alerting import alert_state, email_delivery, notification_service
 from mist_infra_manager.analysis import catalog
@@ -604,8 +604,8 @@ def test_a_report_run_against_the_simulator_emails_once_then_nothing_then_surviv
     try:
         with MistSimulator(num_sites=30, token=SIMULATOR_TOKEN) as simulator:
             config_path = _simulator_config(make_config, simulator.base_url, smtp_server, "first.yaml")
-            first = run_cli(["--config", str(config_path), "--mode", "report", "--quiet"])
-            second = run_cli(["--config", str(config_path), "--mode", "report", "--quiet"])
+            first = run_main(["--config", str(config_path), "--mode", "report", "--quiet"])
+            second = run_main(["--config", str(config_path), "--mode", "report", "--quiet"])
 
         assert first.returncode == 0, first.stderr
         assert second.returncode == 0, second.stderr
@@ -623,7 +623,7 @@ def test_a_report_run_against_the_simulator_emails_once_then_nothing_then_surviv
         smtp_server.stop()
         with MistSimulator(num_sites=30, token=SIMULATOR_TOKEN, degraded_share=0.2) as simulator:
             config_path = _simulator_config(make_config, simulator.base_url, smtp_server, "outage.yaml")
-            outage = run_cli(["--config", str(config_path), "--mode", "report", "--quiet"])
+            outage = run_main(["--config", str(config_path), "--mode", "report", "--quiet"])
             outbox = sorted((tmp_path / "reports" / "outbox").glob("*.eml"))
             assert outage.returncode == 1
             assert len(outbox) == 1
@@ -631,7 +631,7 @@ def test_a_report_run_against_the_simulator_emails_once_then_nothing_then_surviv
             assert len(error_lines) == 1 and "cannot connect to 127.0.0.1" in error_lines[0]
 
             smtp_server.start()
-            back = run_cli(["--config", str(config_path), "--mode", "report", "--quiet"])
+            back = run_main(["--config", str(config_path), "--mode", "report", "--quiet"])
 
         assert back.returncode == 0, back.stderr
         assert list((tmp_path / "reports" / "outbox").glob("*.eml")) == []
@@ -650,7 +650,7 @@ def test_the_smtp_password_never_shows_in_console_or_log(tmp_path: Path, make_co
     with server, MistSimulator(num_sites=30, token=SIMULATOR_TOKEN) as simulator:
         email = server.email_config(password=None)
         config_path = make_config(simulator.base_url, {"notifications": {"enabled": True, "email": email}})
-        completed = run_cli(
+        completed = run_main(
             ["--config", str(config_path), "--mode", "report", "--verbose"],
             env={"MIST_SMTP_PASSWORD": SMTP_PASSWORD},
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_ROOT, SIMULATOR_TOKEN, run_cli
+from conftest import PROJECT_ROOT, SIMULATOR_TOKEN, run_cli, run_main
 from mist_infra_manager.state import run_lock
 from mist_infra_manager.state.run_lock import LockedError, RunLock
 
@@ -95,6 +95,7 @@ def test_the_lock_lives_in_the_state_folder_of_the_reports_directory(tmp_path: P
     assert run_lock.lock_path(tmp_path) == tmp_path / "state" / "run.lock"
 
 
+@pytest.mark.e2e  # the lock is held by this process: the run must be another one
 def test_a_one_shot_run_against_a_held_lock_exits_3_at_once_without_a_traceback(make_config, tmp_path: Path) -> None:
     config_path = make_config(CLOSED_PORT_URL)
     with RunLock(tmp_path / "reports"):
@@ -113,6 +114,6 @@ def test_a_one_shot_run_after_a_killed_holder_runs_normally(simulator, make_conf
     holder = start_holder(tmp_path / "reports")
     holder.kill()
     holder.wait(timeout=10)
-    completed = run_cli(["--mode", "report", "--quiet", "--config", str(make_config(simulator.base_url))])
+    completed = run_main(["--mode", "report", "--quiet", "--config", str(make_config(simulator.base_url))])
     assert completed.returncode == 0, completed.stderr
     assert len(list((tmp_path / "reports").glob("HEALTH_DASHBOARD_*.json"))) == 1

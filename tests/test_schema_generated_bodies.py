@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from conftest import FIXTURES
+from conftest import FIXTURES, example_count
 from mist_infra_manager.analysis.models import SEVERITIES, STATUSES
 from mist_infra_manager.analysis.sle_monitor import parse_summary
 from mist_infra_manager.mist.collector import CollectionSettings, collect
@@ -112,7 +112,7 @@ def canned_api() -> Iterator[CannedApi]:
     api.close()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=example_count(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=from_schema(SUMMARY_SCHEMA))
 def test_any_schema_valid_summary_parses_to_a_percentage_or_no_data(body: Dict[str, Any]) -> None:
     breakdown = parse_summary(body)
@@ -122,7 +122,7 @@ def test_any_schema_valid_summary_parses_to_a_percentage_or_no_data(body: Dict[s
         assert stat.users is None or stat.users >= 0
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=example_count(50), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     self_body=from_schema(SELF_SCHEMA),
     sites=from_schema(SITES_SCHEMA),

@@ -13,7 +13,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 import pytest
 
-from conftest import SIMULATOR_TOKEN, base_config, deep_merge, run_cli, write_config
+from conftest import SIMULATOR_TOKEN, base_config, deep_merge, run_main, write_config
 from mist_infra_manager import config as config_module
 from mist_infra_manager.pipeline import cycle as pipeline
 from mist_infra_manager.pipeline.cycle import CycleOutcome
@@ -177,7 +177,7 @@ def test_every_mode_stores_a_snapshot_of_its_run(tmp_path: Path, mode: str) -> N
 
 def test_the_command_line_run_writes_todays_history(tmp_path: Path, simulator: MistSimulator) -> None:
     config_path = write_config(tmp_path / "config.yaml", base_config(simulator.base_url, tmp_path))
-    completed = run_cli(["--mode", "insights", "--quiet", "--config", str(config_path)])
+    completed = run_main(["--mode", "insights", "--quiet", "--config", str(config_path)])
     assert completed.returncode == 0, completed.stderr
     folders = os.listdir(history(tmp_path))
     assert len(folders) == 1
