@@ -375,26 +375,33 @@ def test_a_bad_byte_in_every_state_file_is_set_aside_and_the_run_still_reports_a
 # --- case 3: a full disk still emails, and says so ----------------------------------------------------------
 
 
-def test_a_full_disk_for_the_reports_still_emails_the_alert_saying_so_and_exits_1(
+# Running as root, a folder's mode cannot refuse a write: the refusal is injected where the report files land.
+DISK_FAULTS = {"a full disk": errno.ENOSPC, "a reports folder that cannot be written": errno.EACCES}
+
+
+@pytest.mark.parametrize("fault", sorted(DISK_FAULTS))
+def test_a_disk_fault_for_the_reports_still_emails_the_alert_saying_so_and_exits_1(
     tmp_path: Path,
     org: HostileOrg,
     smtp: SmtpTestServer,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    fault: str,
 ) -> None:
     setup = setup_for(tmp_path, org, smtp)
     real_replace = os.replace
+    number = DISK_FAULTS[fault]
 
-    def replace_on_a_full_disk(source: Any, target: Any) -> None:
+    def replace_failing_for_reports(source: Any, target: Any) -> None:
         if paths.REPORT_NAME_PATTERN.match(Path(target).name):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise OSError(number, os.strerror(number))
         real_replace(source, target)
 
-    monkeypatch.setattr(os, "replace", replace_on_a_full_disk)
+    monkeypatch.setattr(os, "replace", replace_failing_for_reports)
     result = run(setup, capsys)
 
     assert result.code == 1
-    line = f"Report files could not be written to {setup.reports}: No space left on device"
+    line = f"Report files could not be written to {setup.reports}: {os.strerror(number)}"
     assert [text for text in result.error_lines() if "Report files" in text] == [f"ERROR {line}"]
     [message] = critical(smtp.messages)
     assert line in message.body("plain") and line in message.body("html")
@@ -827,7 +834,10 @@ def mode_of(path: Path) -> int:
 def test_state_and_outbox_are_private_and_reports_group_readable_whatever_the_umask(
     tmp_path: Path, org: HostileOrg, smtp: SmtpTestServer, capsys: pytest.CaptureFixture[str], file_mode: Any
 ) -> None:
-    setup = setup_for(tmp_path, org, smtp, {} if file_mode is None else {"reports": {"file_mode": file_mode}})
+    overrides: Dict[str, Any] = {"metrics": {"textfile": str(tmp_path / "work" / "metrics" / "mist.prom")}}
+    if file_mode is not None:
+        overrides["reports"] = {"file_mode": file_mode}
+    setup = setup_for(tmp_path, org, smtp, overrides)
     smtp.stop()  # the alert stays queued in the outbox
     previous = os.umask(0)
     try:
@@ -840,6 +850,7 @@ def test_state_and_outbox_are_private_and_reports_group_readable_whatever_the_um
     reports = [path for path in setup.reports.iterdir() if paths.REPORT_NAME_PATTERN.match(path.name)]
     assert len(reports) >= 3 and {mode_of(path) for path in reports} == {report_mode}
     assert mode_of(setup.state / paths.HEARTBEAT_FILE_NAME) == 0o640
+    assert mode_of(setup.work / "metrics" / "mist.prom") == report_mode
     outbox = setup.reports / paths.OUTBOX_DIRECTORY_NAME
     queued = list(outbox.glob("*.eml"))
     private = [path for path in setup.state.glob("*.json") if path.name != paths.HEARTBEAT_FILE_NAME] + queued
