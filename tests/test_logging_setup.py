@@ -161,3 +161,52 @@ def test_a_log_file_that_cannot_be_opened_is_one_warning_not_a_traceback_per_lin
     err = capsys.readouterr().err
     assert err.count("Cannot write the log file") == 1
     assert "Traceback" not in err and "Logging error" not in err
+
+
+# --- Control characters and echoed credentials -----------------------------------------------------------------
+
+HOSTILE_NAME = "\x1b[31mRED\x1b[0m\r\nFAKE LOG LINE\x07\x00\u202eevil"
+
+
+def test_a_name_with_control_characters_stays_one_escaped_line_in_console_and_file(capsys, tmp_path: Path) -> None:
+    log_file = tmp_path / "run.log"
+    logging_setup.configure(log_file=log_file)
+
+    logger.warning("site %s is critical", HOSTILE_NAME)
+
+    err = capsys.readouterr().err
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    escaped = "site \\x1b[31mRED\\x1b[0m\\r\\nFAKE LOG LINE\\x07\\x00\\u202eevil is critical"
+    assert err == f"WARNING {escaped}\n"
+    assert len(lines) == 1 and lines[0].endswith(escaped)
+
+
+def test_a_traceback_keeps_its_lines_but_not_the_controls_of_its_message(tmp_path: Path) -> None:
+    log_file = tmp_path / "run.log"
+    logging_setup.configure(log_file=log_file)
+
+    try:
+        raise ValueError(f"bad name {HOSTILE_NAME}")
+    except ValueError:
+        logger.exception("failed")
+
+    text = log_file.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last):\n" in text
+    assert "\x1b" not in text and "\u202e" not in text and "\nFAKE LOG LINE" not in text
+
+
+def test_a_token_echoed_by_an_api_error_is_redacted_even_when_not_registered(capsys) -> None:
+    logging_setup.configure()
+
+    logger.error("GET /api/v1/self: HTTP 400: bad request for Token %s", TOKEN)
+
+    assert capsys.readouterr().err == "ERROR GET /api/v1/self: HTTP 400: bad request for Token [REDACTED]\n"
+
+
+def test_safe_text_redacts_registered_and_extra_secrets_and_escapes_controls() -> None:
+    logging_setup.add_secret(TOKEN)
+
+    text = logging_setup.safe_text(f"{TOKEN} {PASSWORD}\r\n", extra_secrets=[PASSWORD])
+
+    assert text == "[REDACTED] [REDACTED]\\r\\n"
+    assert logging_setup.safe_document(f"a\n{PASSWORD}\x1b", [PASSWORD]) == "a\n[REDACTED]\\x1b"

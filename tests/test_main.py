@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, List, Optional
 
 import pytest
 
 from conftest import SIMULATOR_TOKEN, run_cli
+from mist_infra_manager.cli.main import main
+from mist_infra_manager.simulator import mist_simulator
 from mist_infra_manager.simulator.mist_simulator import MistSimulator
+from smtp_server import SmtpTestServer
 
 
 def report_files(directory: Path) -> dict:
@@ -185,3 +189,83 @@ def test_the_demo_runs_the_mode_it_is_given(tmp_path) -> None:
     assert completed.returncode == 0, completed.stderr
     assert "INSIGHTS - Acme Retail Europe" in completed.stdout and "SLE MONITOR" not in completed.stdout
     assert "writes no report files" in completed.stdout
+
+
+# --- Hostile text from the API: control characters in names, the token echoed by an error body ---------------------
+
+HOSTILE_NAME = "\x1b[31mRED\x1b[0m\r\nFAKE LOG LINE\x07\x00\u202eevil"
+RAW_CONTROLS = ("\x1b", "\r", "\x07", "\x00", "\u202e")
+
+
+class EchoingSimulator(MistSimulator):
+    """The simulator, but the first site's coverage /summary answers 400 with the token in its detail."""
+
+    def _respond(self, method: str, path: str, query_string: str, auth: Optional[str]) -> Any:
+        if f"/sites/{self.sites[0].id}/sle/" in path and path.endswith("/metric/coverage/summary"):
+            return mist_simulator._error(400, detail=f"bad request for Token {self.token}")
+        return super()._respond(method, path, query_string, auth)
+
+
+def run_in_process_with_email(simulator: MistSimulator, make_config, server: SmtpTestServer, capsys) -> tuple:
+    """Run `--mode all` in-process against simulator with email to server; return (exit code, console)."""
+    config_path = make_config(
+        simulator.base_url,
+        {"notifications": {"enabled": True, "email": server.email_config()}, "mist": {"max_retry_wait_seconds": 1}},
+    )
+    code = main(["--mode", "all", "--config", str(config_path)], environ={})
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def email_texts(server: SmtpTestServer) -> List[str]:
+    """Return every part of every message the SMTP server received, as read by a mail client (CRLF read as LF)."""
+    texts = []
+    for received in server.messages:
+        texts += [received.subject, received.body("plain"), received.body("html")]
+        texts += [part.get_content() for part in received.message.iter_attachments()]
+    return [text.replace("\r\n", "\n") for text in texts]
+
+
+def test_control_characters_in_api_names_reach_no_console_log_report_or_email_raw(
+    make_config, tmp_path, capsys
+) -> None:
+    with MistSimulator(num_sites=6, token=SIMULATOR_TOKEN, org_name=f"Org {HOSTILE_NAME}") as simulator:
+        simulator.sites[0].name = HOSTILE_NAME
+        with SmtpTestServer() as server:
+            code, console = run_in_process_with_email(simulator, make_config, server, capsys)
+
+    assert code == 0, console
+    reports = tmp_path / "reports"
+    texts = [path.read_text(encoding="utf-8") for pattern in ("*.txt", "*.html") for path in reports.glob(pattern)]
+    log = (tmp_path / "mist_infra_manager.log").read_text(encoding="utf-8")
+    emails = email_texts(server)
+    assert len(texts) == 3 and len(server.messages) == 1
+    for text in [console, log, *texts, *emails]:
+        assert not [control for control in RAW_CONTROLS if control in text], text[:300]
+        assert "\nFAKE LOG LINE" not in text
+    # Shown escaped, so the NOC sees something odd is in the name.
+    escaped = "\\x1b[31mRED\\x1b[0m\\r\\nFAKE LOG LINE\\x07\\x00\\u202eevil"
+    assert escaped in server.messages[0].subject
+    assert all(escaped in text for text in [console, *texts, *emails[1:]])
+    # JSON escapes control characters itself and keeps the name as the API's data.
+    (dashboard,) = reports.glob("HEALTH_DASHBOARD_*.json")
+    assert "\x1b" not in dashboard.read_text(encoding="utf-8")
+    assert json.loads(dashboard.read_text(encoding="utf-8"))["sites"][0]["name"] == HOSTILE_NAME
+
+
+def test_a_token_echoed_by_an_api_error_body_is_in_no_report_email_console_or_log(
+    make_config, tmp_path, capsys
+) -> None:
+    with EchoingSimulator(num_sites=6, token=SIMULATOR_TOKEN) as simulator, SmtpTestServer() as server:
+        code, console = run_in_process_with_email(simulator, make_config, server, capsys)
+
+    assert code == 1, console  # the run is incomplete: one call failed
+    reports = tmp_path / "reports"
+    outputs = [path.read_text(encoding="utf-8") for path in reports.glob("*_*.*")]
+    dashboard = json.loads(next(reports.glob("HEALTH_DASHBOARD_*.json")).read_text(encoding="utf-8"))
+    log = (tmp_path / "mist_infra_manager.log").read_text(encoding="utf-8")
+    assert len(outputs) == 4 and len(server.messages) == 1
+    assert "bad request for Token [REDACTED]" in dashboard["problems"][0]
+    for text in [console, log, *outputs, *email_texts(server)]:
+        assert SIMULATOR_TOKEN not in text
+        assert SIMULATOR_TOKEN[:24] not in text

@@ -660,3 +660,61 @@ def test_the_smtp_password_never_shows_in_console_or_log(tmp_path: Path, make_co
     log = (tmp_path / "mist_infra_manager.log").read_text(encoding="utf-8")
     for text in (completed.stdout, completed.stderr, log):
         assert SMTP_PASSWORD not in text
+
+
+# --- Control characters and secrets never reach the email -------------------------------------------------------
+
+CONTROL_NAME = "\x1b[31mRED\x1b[0m\r\nFAKE LOG LINE\x07\x00\u202eevil"
+ESCAPED_CONTROL_NAME = "\\x1b[31mRED\\x1b[0m\\r\\nFAKE LOG LINE\\x07\\x00\\u202eevil"
+RAW_CONTROLS = ("\x1b", "\r", "\x07", "\x00", "\u202e")
+
+
+def received_parts(received: Any) -> List[str]:
+    """Return the Subject, the text and HTML bodies and the attachments as a mail client reads them (LF lines)."""
+    parts = [received.subject, received.body("plain"), received.body("html")]
+    parts += [part.get_content() for part in received.message.iter_attachments()]
+    return [part.replace("\r\n", "\n") for part in parts]
+
+
+def test_control_characters_in_names_are_escaped_in_the_subject_bodies_and_attachment(
+    tmp_path: Path, smtp: SmtpTestServer
+) -> None:
+    sites = sample_sites()
+    sites[0].name = CONTROL_NAME
+    config = make_config(tmp_path, smtp.email_config())
+
+    outcome = run_notifications(make_result(sites, org_name=f"Org {CONTROL_NAME}"), config, FIXED_NOW)
+
+    assert not outcome.failed and len(smtp.messages) == 1
+    subject, *bodies = received_parts(smtp.messages[0])
+    assert subject.endswith(f"sites - Org {ESCAPED_CONTROL_NAME}")
+    for part in (subject, *bodies):
+        assert not [control for control in RAW_CONTROLS if control in part]
+        assert "\nFAKE LOG LINE" not in part
+        assert ESCAPED_CONTROL_NAME in part
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_the_smtp_password_echoed_in_a_problem_is_in_no_part_of_the_email(tmp_path: Path) -> None:
+    problem = f"Store-0001 London / Coverage: GET /x: HTTP 400: wrong secret {SMTP_PASSWORD}"
+    with SmtpTestServer(username="alerts", password=SMTP_PASSWORD, auth_require_tls=False) as server:
+        config = make_config(tmp_path, server.email_config())
+        outcome = run_notifications(make_result(sample_sites(), problems=[problem]), config, FIXED_NOW)
+
+    assert not outcome.failed and len(server.messages) == 1
+    parts = received_parts(server.messages[0])
+    assert all(SMTP_PASSWORD not in part for part in parts)
+    assert any("wrong secret [REDACTED]" in part for part in parts)
+
+
+def test_the_monitoring_alert_shows_an_api_message_escaped_and_without_an_echoed_token(
+    smtp: SmtpTestServer, tmp_path
+) -> None:
+    config = make_config(tmp_path, smtp.email_config())
+    detail = f"3 cycles failed: HTTP 400: {CONTROL_NAME} Token tok-echoed-4f3e2d1c0b9a8877665544332211"
+
+    assert notification_service.send_monitoring_alert(config, "failing", detail, FIXED_NOW)
+
+    body = smtp.messages[0].body("plain").replace("\r\n", "\n")
+    assert ESCAPED_CONTROL_NAME in body and "Token [REDACTED]" in body
+    assert not [control for control in RAW_CONTROLS if control in body] and "tok-echoed" not in body

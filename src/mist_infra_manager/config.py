@@ -21,6 +21,8 @@ import platformdirs
 import yaml
 
 from mist_infra_manager.settings import (
+    PAGERDUTY_EVENTS_URL,
+    ChannelSettings,
     EmailSettings,
     HistorySettings,
     LoggingSettings,
@@ -191,6 +193,7 @@ SCHEMA: Dict[str, Any] = {
         "calls_per_hour": Field("int", 5000, minimum=1),
         "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
         "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
+        "run_timeout_seconds": Field("number", 600, minimum=1, maximum=86400),
         "sites_cache_minutes": Field("number", 60, minimum=0),
         # Secret: a proxy URL may hold a password.
         "proxy": Field("str", None, nullable=True, secret=True),
@@ -255,6 +258,8 @@ SCHEMA: Dict[str, Any] = {
             "recipients": Field("email_list", []),
             "ca_bundle": Field("path", None, nullable=True),
         },
+        # A list of mappings, checked entry by entry by _check_channels.
+        "channels": Field("list", []),
     },
 }
 
@@ -271,6 +276,7 @@ _TYPE_WORDS = {
     "listen": "host:port such as 127.0.0.1:9101",
     "choice": "one of",
     "file_mode": 'a quoted octal file mode such as "0640"',
+    "list": "a list",
 }
 _FILE_MODE_PATTERN = re.compile(r"^[0-7]{3,4}$")
 # Reports must stay readable and writable by the tool; no execute, set-id or sticky bits.
@@ -355,6 +361,10 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
         return [item.strip() for item in value], None
     if kind == "file_mode":
         return _check_file_mode(value, path)
+    if kind == "list":
+        if not isinstance(value, list):
+            return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        return value, None
     raise AssertionError(f"unknown field kind {kind}")
 
 
@@ -614,26 +624,27 @@ def _check_paths(config: Dict[str, Any], errors: List[str]) -> None:
         blocking = _blocking_file(folder)
         if blocking is not None:
             what = "is a file" if blocking == folder else f"cannot be created: {blocking} is a file"
-            errors.append(f"{key}: must be a folder, but {shorten(str(folder))} {what}")
+            errors.append(f"{key}: must be a folder, but {folder} {what}")
     log_file = config["logging"]["file"]
     if log_file is not None:
         blocking = _blocking_file(log_file.parent)
         if _is_folder(log_file):
-            errors.append(f"logging.file: must be a file, but {shorten(str(log_file))} is a folder")
+            errors.append(f"logging.file: must be a file, but {log_file} is a folder")
         elif blocking is not None:
-            errors.append(f"logging.file: its folder cannot be created: {shorten(str(blocking))} is a file")
+            errors.append(f"logging.file: its folder cannot be created: {blocking} is a file")
     bundles = {
         "mist.ca_bundle": config["mist"]["ca_bundle"],
         "notifications.email.ca_bundle": config["notifications"]["email"]["ca_bundle"],
     }
     for key, bundle in bundles.items():
         if bundle is not None and _is_folder(bundle):
-            errors.append(f"{key}: must be a CA bundle file (PEM), but {shorten(str(bundle))} is a folder")
+            errors.append(f"{key}: must be a CA bundle file (PEM), but {bundle} is a folder")
 
 
 def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
     notifications = dict(config["notifications"])
     email = dict(notifications.pop("email"), recipients=tuple(config["notifications"]["email"]["recipients"]))
+    notifications["channels"] = tuple(ChannelSettings(**channel) for channel in notifications["channels"])
     return Settings(
         mist=MistSettings(**config["mist"]),
         sle=SleSettings(**config["sle"]),
@@ -674,6 +685,7 @@ def validate(
     config = _validate_section(SCHEMA, raw, "", errors)
     _check_token(config, environ, require_token, errors)
     _check_relations(config, environ, errors)
+    config["notifications"]["channels"] = _check_channels(config, environ, errors)
     _resolve_paths(config, raw, base_directory or (PROJECT_ROOT if is_checkout() else Path.cwd()))
     _check_paths(config, errors)
     errors.extend(_check_network(config))
@@ -706,6 +718,135 @@ def _check_network(config: Dict[str, Any]) -> List[str]:
         if path is not None and not path.exists():  # a folder: _check_paths says so
             errors.append(f"{where}: no such file: {path} (expected a PEM file of CA certificates)")
     return errors
+
+
+# --- notifications.channels -----------------------------------------------------------------------------------
+
+CHANNEL_TYPES = ("teams", "slack", "pagerduty", "webhook")
+# The name `email` is the email of notifications.email in `notify-test`; names also name files and folders.
+RESERVED_CHANNEL_NAMES = ("email",)
+_CHANNEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+CHANNEL_SCHEMA: Dict[str, Field] = {
+    "name": Field("str"),
+    "type": Field("choice", None, choices=CHANNEL_TYPES),
+    "enabled": Field("bool", True),
+    "url": Field("str", None, secret=True, nullable=True),
+    "url_env": Field("str", None, nullable=True),
+    "routing_key": Field("str", None, secret=True, nullable=True),
+    "routing_key_env": Field("str", None, nullable=True),
+    "secret": Field("str", None, secret=True, nullable=True),
+    "secret_env": Field("str", None, nullable=True),
+    "min_severity": Field("choice", "trend", choices=("critical", "major", "trend")),
+    "repeat_interval": Field("duration", None, nullable=True),
+    "send_resolved": Field("bool", None, nullable=True),
+    "timeout_seconds": Field("number", 10, minimum=1, maximum=120),
+    "retry_seconds": Field("number", 30, minimum=0, maximum=600),
+}
+# (value key, its *_env key, the types that need it, the types that accept it)
+_CHANNEL_SECRETS = (
+    ("url", "url_env", ("teams", "slack", "webhook"), CHANNEL_TYPES),
+    ("routing_key", "routing_key_env", ("pagerduty",), ("pagerduty",)),
+    ("secret", "secret_env", (), ("webhook",)),
+)
+
+
+def _channel_secret(
+    entry: Dict[str, Any],
+    kind: str,
+    keys: Tuple[str, str, Tuple[str, ...], Tuple[str, ...]],
+    where: str,
+    environ: Mapping[str, str],
+    errors: List[str],
+) -> Optional[str]:
+    """Return the value of url/routing_key/secret, from the entry or its *_env variable; None when not given."""
+    key, env_key, needed_by, accepted_by = keys
+    value, variable = entry.get(key), entry.get(env_key)
+    if (value or variable) and kind not in accepted_by:
+        errors.append(f"{where}.{key if value else env_key}: not used by type {kind}")
+        return None
+    if value and variable:
+        errors.append(f"{where}: give {key} or {env_key}, not both")
+        return None
+    if variable:
+        value = (environ.get(variable) or "").strip()
+        if not value:
+            errors.append(f"{where}.{env_key}: the environment variable {variable} is not set")
+            return None
+    if not value:
+        if kind in needed_by:
+            errors.append(f"{where}.{key}: required for type {kind} (or {env_key})")
+        return None
+    return str(value)
+
+
+def _check_channel_url(url: str, where: str) -> Optional[str]:
+    """Return why url cannot be posted to, without echoing it (it carries a credential), or None."""
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname or ""
+    except ValueError:
+        return f"{where}.url: not a URL"
+    if parsed.scheme == "https" and host:
+        return None
+    if parsed.scheme == "http" and host in LOOPBACK_HOSTS:
+        return None
+    return f"{where}.url: expected an https:// URL (http only for 127.0.0.1)"
+
+
+def _check_channels(config: Dict[str, Any], environ: Mapping[str, str], errors: List[str]) -> List[Dict[str, Any]]:
+    """Return the notifications.channels entries as ChannelSettings keyword dicts; every error names its path."""
+    notifications = config["notifications"]
+    channels: List[Dict[str, Any]] = []
+    names: List[str] = []
+    for index, raw in enumerate(notifications["channels"] or []):
+        where = f"notifications.channels[{index}]"
+        count = len(errors)
+        entry = _validate_section(CHANNEL_SCHEMA, raw, where, errors)
+        if not isinstance(raw, dict):
+            continue
+        name, kind = entry["name"], entry["type"]
+        if name is None or kind is None:
+            errors.extend(f"{where}.{key}: required" for key in ("name", "type") if raw.get(key) is None)
+            continue
+        if not _CHANNEL_NAME_PATTERN.match(name) or name in RESERVED_CHANNEL_NAMES:
+            errors.append(f"{where}.name: expected lower-case letters, digits, - or _ (not 'email'), got {name!r}")
+        elif name in names:
+            errors.append(f"{where}.name: {name!r} is already the name of another channel")
+        names.append(name)
+        if kind == "pagerduty" and entry["min_severity"] == "trend":
+            entry["min_severity"] = "major"  # trend problems never page
+        values = {
+            keys[0]: _channel_secret(entry, kind, keys, where, environ, errors) if entry["enabled"] else None
+            for keys in _CHANNEL_SECRETS
+        }
+        url = values["url"] or (PAGERDUTY_EVENTS_URL if kind == "pagerduty" else "")
+        if url and entry["enabled"]:
+            problem = _check_channel_url(url, where)
+            if problem:
+                errors.append(problem)
+        if len(errors) > count:
+            continue
+        repeat = entry["repeat_interval"] or notifications["repeat_interval"]
+        send_resolved = entry["send_resolved"]
+        channels.append(
+            {
+                "name": name,
+                "type": kind,
+                "url": url,
+                "routing_key": values["routing_key"],
+                "secret": values["secret"],
+                "min_severity": entry["min_severity"],
+                "repeat_interval_seconds": parse_duration_seconds(repeat),
+                "send_resolved": notifications["send_resolved"] if send_resolved is None else send_resolved,
+                "enabled": entry["enabled"],
+                "timeout_seconds": float(entry["timeout_seconds"]),
+                "retry_seconds": float(entry["retry_seconds"]),
+            }
+        )
+    return channels
+
+
+# --- end of notifications.channels ---------------------------------------------------------------------------
 
 
 def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool = True) -> Settings:

@@ -1,22 +1,33 @@
-"""Logging, configured once by main: concise console, a size-rotated debug file, secrets redacted everywhere."""
+"""Logging, configured once by main: concise console, a size-rotated debug file, secrets redacted everywhere.
+
+Every record is one line: control characters in its message (an ANSI escape or a CR/LF in a site name from the
+API) are escaped by text_safety, so no handler writes them and no message can forge another log line.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
 import sys
+import traceback
 from pathlib import Path
-from typing import Iterable, List, Optional
+from types import TracebackType
+from typing import Iterable, List, Optional, Tuple, Type
+
+from mist_infra_manager import text_safety
 
 CONSOLE_FORMAT = "%(levelname)s %(message)s"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
-REDACTED = "[REDACTED]"
+REDACTED = text_safety.REDACTED
 # Libraries that would otherwise log every connection at DEBUG.
 QUIET_LIBRARIES = ("urllib3", "filelock", "schedule", "mail.log", "asyncio")
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every known secret in a record's final message, so no handler ever sees one."""
+    """Replaces every known secret in a record's final message and escapes its control characters.
+
+    So no handler ever sees a secret, and every record stays one line (a traceback keeps its own line breaks).
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -28,28 +39,50 @@ class RedactingFilter(logging.Filter):
             self.secrets.append(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a malformed call: the handler reports it as logging does, and never raises
             message = f"{record.msg!r} {record.args!r}"
             record.msg, record.args = message, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        redacted = self._redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            record.exc_text = exception_text(record.exc_info)
+        safe = text_safety.safe_text(message, self.secrets)
+        if safe != message:
+            record.msg, record.args = safe, None
         if record.exc_text:
-            record.exc_text = self._redact(record.exc_text)
+            record.exc_text = text_safety.escape_controls_keep_layout(self._redact(record.exc_text))
         if record.stack_info:
             record.stack_info = self._redact(record.stack_info)
         return True
 
     def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return text_safety.redact(text, self.secrets)
+
+
+CAUSE_LINK = "\nThe above exception was the direct cause of the following exception:\n\n"
+CONTEXT_LINK = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def exception_text(exc_info: Tuple[Type[BaseException], BaseException, Optional[TracebackType]]) -> str:
+    """Return the traceback as logging prints it, each exception's message escaped to one line.
+
+    A message can carry a name from the API: its CR/LF must not start a line that looks like a log record.
+    """
+    blocks: List[str] = []
+    current: Optional[traceback.TracebackException] = traceback.TracebackException(*exc_info)
+    while current is not None:
+        message = text_safety.escape_controls("".join(current.format_exception_only()).rstrip("\n"))
+        stack = "".join(current.stack.format())
+        blocks.append(("Traceback (most recent call last):\n" + stack if stack else "") + message + "\n")
+        if current.__cause__ is not None:
+            blocks.append(CAUSE_LINK)
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            blocks.append(CONTEXT_LINK)
+            current = current.__context__
+        else:
+            current = None
+    return "".join(reversed(blocks)).rstrip("\n")
 
 
 class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -75,11 +108,27 @@ class _BelowWarning(logging.Filter):
 _redactor = RedactingFilter([])
 
 
-def redact(text: str) -> str:
-    """Return text with every registered secret replaced."""
-    for secret in _redactor.secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Return text with every registered secret (and extra_secrets, and Authorization credentials) replaced."""
+    return text_safety.redact(text, [*_redactor.secrets, *extra_secrets])
+
+
+def safe_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Return a name or a one-line message for any output: secrets redacted, control characters escaped."""
+    return text_safety.escape_controls(redact(text, extra_secrets))
+
+
+def safe_document(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Return a rendered multi-line document (report, email body, console) with the secrets redacted and controls
+    escaped but tab and LF. Credential patterns are not searched: the templates' finalize step did, value by value.
+    """
+    redactor = text_safety.Redactor([*_redactor.secrets, *extra_secrets], credentials=False)
+    return text_safety.escape_controls_keep_layout(redactor(text))
+
+
+def registered_secrets() -> List[str]:
+    """Return the secrets registered so far (configure, add_secret)."""
+    return list(_redactor.secrets)
 
 
 def add_secret(secret: Optional[str]) -> None:

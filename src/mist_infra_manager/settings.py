@@ -27,6 +27,8 @@ class MistSettings:
     sites_cache_minutes: float
     proxy: Optional[str] = None
     ca_bundle: Optional[Path] = None
+    # Seconds a run may make API calls; in daemon mode never more than the interval.
+    run_timeout_seconds: float = 600.0
 
     def __repr__(self) -> str:
         # The token and a proxy password must not reach a log line through a repr.
@@ -120,6 +122,45 @@ class EmailSettings:
         return f"EmailSettings(transport={self.transport!r}, smtp_server={self.smtp_server!r})"
 
 
+# --- notifications.channels (Teams, Slack, PagerDuty, webhooks) ---------------------------------------------
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One entry of `notifications.channels`: where it posts and what it hears about.
+
+    url, routing_key and secret are resolved from the config or their *_env variables; they are secrets.
+    """
+
+    name: str
+    type: str
+    url: str
+    min_severity: str
+    repeat_interval_seconds: float
+    send_resolved: bool
+    enabled: bool = True
+    routing_key: Optional[str] = None
+    secret: Optional[str] = None
+    timeout_seconds: float = 10.0
+    retry_seconds: float = 30.0
+
+    def secrets(self) -> List[str]:
+        """Return the secret values of this channel (the URL unless it is the public PagerDuty endpoint)."""
+        values = [self.routing_key, self.secret]
+        if self.url != PAGERDUTY_EVENTS_URL:
+            values.append(self.url)
+        return [value for value in values if value]
+
+    def __repr__(self) -> str:
+        # The URL carries a credential (Slack's path, Teams' sig): never shown.
+        return f"ChannelSettings(name={self.name!r}, type={self.type!r})"
+
+
+# --- end of notifications.channels ---------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class NotificationSettings:
     """`notifications`: when to alert again and what to send."""
@@ -130,6 +171,7 @@ class NotificationSettings:
     send_resolved: bool
     max_rows_per_table: int
     email: EmailSettings
+    channels: Tuple[ChannelSettings, ...] = ()
 
     @property
     def email_enabled(self) -> bool:
@@ -175,6 +217,8 @@ class Settings:
     def secrets(self) -> List[str]:
         """Return the secret values of this configuration, for redaction of every output."""
         values = [self.mist.api_token, self.notifications.email.password, proxy_password(self.mist.proxy)]
+        for channel in self.notifications.channels:
+            values.extend(channel.secrets())
         # A proxy password from the environment's proxy variables is never shown either.
         values.extend(
             proxy_password(value) for key, value in self.network_environment if key.upper().endswith("_PROXY")

@@ -44,7 +44,13 @@ EML_SUFFIX = ".eml"
 DRAFTS_DIRECTORY_NAME = "drafts"
 REJECTED_DIRECTORY_NAME = "rejected"
 # The outbox's own folders inside outbox/, skipped when it looks for messages.
-OUTBOX_SUBFOLDERS = (FILE_TRANSPORT_DIRECTORY_NAME, DRAFTS_DIRECTORY_NAME, REJECTED_DIRECTORY_NAME)
+# channels/: the outboxes of the alert channels (alerting/channels.py), never email messages.
+OUTBOX_SUBFOLDERS = (
+    FILE_TRANSPORT_DIRECTORY_NAME,
+    DRAFTS_DIRECTORY_NAME,
+    REJECTED_DIRECTORY_NAME,
+    paths.CHANNELS_DIRECTORY_NAME,
+)
 # The largest outbox file sent: an alert is under 100 kB of HTML plus the summary attachment (about 2 MB at
 # 10,000 sites); most SMTP relays refuse more than 25 MB anyway.
 MAX_OUTBOX_MESSAGE_BYTES = 25 * 1024 * 1024

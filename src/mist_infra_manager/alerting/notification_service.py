@@ -126,7 +126,8 @@ def alert_subject(result: RunResult, decision: Decision) -> Tuple[str, str]:
     if degradations:
         parts.append(f"{_plural(degradations, 'degradation')} since yesterday")
     headline = ", ".join(parts) or "no active problem"
-    return kind, header_text(f"[{kind.upper()}] {SUBJECT_PREFIX}: {headline} - {result.org_name}")
+    org_name = logging_setup.safe_text(result.org_name)
+    return kind, header_text(f"[{kind.upper()}] {SUBJECT_PREFIX}: {headline} - {org_name}")
 
 
 def resolved_subject(result: RunResult, resolved: Sequence[Entry]) -> str:
@@ -134,7 +135,7 @@ def resolved_subject(result: RunResult, resolved: Sequence[Entry]) -> str:
     sites = len({entry.site_id for entry in resolved})
     return header_text(
         f"[RESOLVED] {SUBJECT_PREFIX}: {_plural(len(resolved), 'problem')} cleared at "
-        f"{_plural(sites, 'site')} - {result.org_name}"
+        f"{_plural(sites, 'site')} - {logging_setup.safe_text(result.org_name)}"
     )
 
 
@@ -362,14 +363,18 @@ def _attachment(result: RunResult, files: Optional[ReportFiles]) -> Tuple[str, b
 
 
 def _message(rendered: RenderedEmail, config: Settings, now: datetime, attachment: Tuple[str, bytes]) -> EmailMessage:
+    # The last edge before the wire: no secret and no control character in any part, whatever rendered it.
+    secrets = config.secrets()
+    name, data = attachment
+    safe_data = logging_setup.safe_document(data.decode("utf-8", errors="replace"), secrets).encode("utf-8")
     email = config.notifications.email
     return build_message(
-        subject=rendered.subject,
+        subject=logging_setup.safe_text(rendered.subject, secrets),
         sender=email.from_address or "",
         recipients=email.recipients,
-        text=rendered.text,
-        html=rendered.html,
-        attachments=[attachment],
+        text=logging_setup.safe_document(rendered.text, secrets),
+        html=logging_setup.safe_document(rendered.html, secrets),
+        attachments=[(name, safe_data)],
         now=now,
         kind=rendered.kind,
     )
@@ -519,9 +524,7 @@ def send_monitoring_alert(config: Settings, kind: str, detail: str, now: datetim
     if not enabled(config):
         return False
     now = _utc(now)
-    safe_detail = logging_setup.redact(detail)
-    for secret in config.secrets():
-        safe_detail = safe_detail.replace(secret, logging_setup.REDACTED)
+    safe_detail = logging_setup.safe_text(detail, config.secrets())
     host = socket.gethostname()
     if kind == "failing":
         subject = f"[FAILING] {SUBJECT_PREFIX} monitoring is failing on {host}"

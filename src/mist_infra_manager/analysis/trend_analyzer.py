@@ -7,6 +7,7 @@ does the I/O and hands the snapshots and the daily org values in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -115,6 +116,18 @@ def has_data(snapshot: Snapshot) -> bool:
     return any(pct is not None for pct in snapshot.pcts)
 
 
+def _weighted_mean(weighted: float, weights: float, plain_mean: float) -> float:
+    """Return weighted / weights, or the plain mean without weights or when client counts overflow a float."""
+    if not weights:
+        return plain_mean
+    try:
+        mean = weighted / weights
+    except OverflowError:
+        return plain_mean
+    # Client counts near the float limit (a hostile num_clients) make inf or NaN: never a percentage.
+    return mean if math.isfinite(mean) else plain_mean
+
+
 def org_values(snapshot: Snapshot) -> Dict[str, Optional[float]]:
     """Return per metric the client-weighted average SLE % over the sites with data, None when none has data.
 
@@ -137,10 +150,8 @@ def org_values(snapshot: Snapshot) -> Dict[str, Optional[float]]:
                 weights += clients
         if not count:
             values[key] = None
-        elif weights:
-            values[key] = round(weighted / weights, PCT_DIGITS)
         else:
-            values[key] = round(plain / count, PCT_DIGITS)
+            values[key] = round(_weighted_mean(weighted, weights, plain / count), PCT_DIGITS)
     snapshot._org = dict(values)
     return values
 

@@ -106,7 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_config_commands(subcommands)
     _add_check_command(subcommands)
+    _add_notify_test(subcommands)
     return parser
+
+
+def _add_notify_test(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    notify = subcommands.add_parser(
+        "notify-test",
+        help="send a test message to every alert channel and the email (or one of them); exit 1 if any failed",
+    )
+    notify.add_argument(
+        "--channel", metavar="NAME", default=None, help="only this channel (a notifications.channels name, or email)"
+    )
+    _add_common(notify, suppress=True)
 
 
 def argument_problem(args: argparse.Namespace) -> Optional[str]:

@@ -71,6 +71,11 @@ def effective_settings(settings: Settings) -> Dict[str, Any]:
         mist["proxy"] = settings.mist.proxy.replace(password, MASK)
     email = plain["notifications"]["email"]
     email["password"] = MASK if settings.notifications.email.password else None
+    # Channel URLs carry credentials (Slack's path, Teams' sig); routing keys and secrets are secrets.
+    for channel, shown in zip(settings.notifications.channels, plain["notifications"]["channels"]):
+        for key in ("url", "routing_key", "secret"):
+            if shown.get(key) and shown[key] in channel.secrets():
+                shown[key] = MASK
     return plain
 
 

@@ -30,7 +30,9 @@ __all__ = ["ExitCode", "build_parser", "console_entry", "main"]
 def _print_console(lines: Sequence[str], quiet: bool) -> None:
     if quiet:
         return
-    for text in lines:
+    for line in lines:
+        # Names from the API reach the terminal here: no secret, and no control character but tab and LF.
+        text = logging_setup.safe_document(line)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
 
@@ -103,6 +105,10 @@ def dispatch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         code, lines = run_config_command(args.config_command, args.path or args.config, environ)
         _print_console(lines, quiet=False)
         return code
+    if args.command == "notify-test":
+        from mist_infra_manager.cli.notify_command import run_notify_test
+
+        return run_notify_test(args, environ, _configure_logging, _print_console)
     if args.mode is None:
         args.mode = DEFAULT_MODE
     return run(args, environ)
@@ -127,7 +133,7 @@ def main(argv: Optional[List[str]] = None, environ: Optional[Mapping[str, str]] 
         return dispatch(args, os.environ if environ is None else environ)
     except config_module.ConfigError as error:
         for line in error.errors:
-            sys.stderr.write(f"error: {logging_setup.redact(line)}\n")
+            sys.stderr.write(f"error: {logging_setup.safe_text(line)}\n")
         return ExitCode.USAGE
     except run_lock.LockedError as error:
         logger.error("%s", error)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from mist_infra_manager import logging_setup, text_safety
 from mist_infra_manager.analysis import catalog, sle_monitor, trend_analyzer
 from mist_infra_manager.analysis.models import (
     ALERT_SEVERITIES,
@@ -32,6 +33,8 @@ TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 # The tool's own per-run files, by name; retention deletes nothing else.
 REPORT_NAME_PATTERN = paths.REPORT_NAME_PATTERN
 WORST_SITES_IN_DASHBOARD = 10
+# Compiled templates embed the environment's finalize step: a new tag when it changes, so no stale cache skips it.
+BYTECODE_CACHE_PATTERN = "__jinja2_finalize1_%s.cache"
 
 
 @dataclass
@@ -77,7 +80,7 @@ def _classifier_document(stat: ClassifierStat) -> Dict[str, Any]:
 def _metric_document(metric: MetricResult) -> Dict[str, Any]:
     document: Dict[str, Any] = {
         "name": metric.name,
-        "sle_pct": _round(metric.sle_pct),
+        "sle_pct": sle_monitor.json_pct(metric.sle_pct),
         "severity": metric.severity,
         "detail": metric.detail,
         "classifiers": [_classifier_document(stat) for stat in metric.classifiers],
@@ -105,14 +108,17 @@ def _insight_document(insight: Insight) -> Dict[str, Any]:
         "site_id": insight.site_id,
         "site_name": insight.site_name,
         "metric": insight.metric,
-        "sle_pct": _round(insight.sle_pct),
+        "sle_pct": sle_monitor.json_pct(insight.sle_pct),
         "severity": insight.severity,
         "top_classifier": None if insight.top_classifier is None else _classifier_document(insight.top_classifier),
     }
 
 
 def dashboard_document(result: RunResult) -> Dict[str, Any]:
-    """Return the HEALTH_DASHBOARD JSON document (schema_version 1, see the README)."""
+    """Return the HEALTH_DASHBOARD JSON document (schema_version 1, see the README), secrets redacted.
+
+    Names keep their control characters here: JSON writes them escaped (\u001b), and they are the API's data.
+    """
     document: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(result.generated_at),
@@ -133,6 +139,25 @@ def dashboard_document(result: RunResult) -> Dict[str, Any]:
     }
     if result.trends is not None:
         document["trends"] = result.trends
+    return _redacted(document)
+
+
+def _redacted(document: Dict[str, Any]) -> Dict[str, Any]:
+    """Return the document with the registered secrets redacted from its free text (an API error may echo one).
+
+    The free text is what the API or an error message wrote: problems, notes, the org's and the sites' names, the
+    trends. Ids, severities and numbers are the tool's own; walking them would double the time of a 10,000-site run.
+    """
+    redactor = text_safety.Redactor(logging_setup.registered_secrets())
+    for key in ("problems", "notes"):
+        document[key] = [redactor(text) for text in document[key]]
+    document["org"]["name"] = redactor(document["org"]["name"] or "") or document["org"]["name"]
+    for site in document["sites"]:
+        site["name"] = redactor(site["name"])
+    for insight in document["insights"]:
+        insight["site_name"] = redactor(insight["site_name"])
+    if "trends" in document:
+        document["trends"] = text_safety.map_strings(document["trends"], redactor)
     return document
 
 
@@ -151,7 +176,7 @@ def _bytecode_cache(jinja2: Any) -> Any:
     # Compiled templates are code: never load them from a folder someone else owns or can write.
     if hasattr(os, "getuid") and (status.st_uid != os.getuid() or status.st_mode & 0o022):
         return None
-    return jinja2.FileSystemBytecodeCache(str(directory))
+    return jinja2.FileSystemBytecodeCache(str(directory), pattern=BYTECODE_CACHE_PATTERN)
 
 
 def getpass_user() -> str:
@@ -161,6 +186,28 @@ def getpass_user() -> str:
     except Exception:  # no user name on this system: one shared cache is still correct, just less private
         name = "user"
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "user"
+
+
+class LaidOut(str):
+    """Text the tool laid out over several lines itself (a macro's output, the TRENDS block): keeps its tabs and LFs."""
+
+
+def _laid_out(value: Any) -> LaidOut:
+    return LaidOut(value)
+
+
+def _finalize(value: Any) -> Any:
+    """Make every {{ }} value of every template safe: credentials redacted, control characters escaped.
+
+    Runs before autoescape, which leaves ESC alone. A value is one line: a name with a CR/LF cannot start a line
+    of its own. LaidOut text keeps its tabs and LFs. Markup is HTML a macro made of values finalized already.
+    """
+    kind = value.__class__
+    if kind is str or (isinstance(value, str) and kind is not LaidOut and not hasattr(value, "__html__")):
+        return text_safety.escape_controls(text_safety.redact_credentials(value))
+    if kind is LaidOut:
+        return LaidOut(text_safety.escape_controls_keep_layout(text_safety.redact_credentials(value)))
+    return value
 
 
 def _build_environment() -> Any:
@@ -178,10 +225,12 @@ def _build_environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         bytecode_cache=_bytecode_cache(jinja2),
+        finalize=_finalize,
     )
     environment.filters["pct"] = _pct
     environment.filters["cell"] = sle_monitor.format_cell
     environment.filters["iso"] = iso
+    environment.filters["laid_out"] = _laid_out
     environment.filters["by_id"] = lambda stats: {stat.id: stat for stat in stats}
     environment.globals["metrics"] = catalog.METRICS
     environment.globals["recommended_action"] = catalog.recommended_action
@@ -219,7 +268,9 @@ def status_grid(result: RunResult, sites: Optional[List[SiteResult]] = None) -> 
     )
     lines = [header]
     for site in result.sites if sites is None else sites:
-        name = site.name if len(site.name) <= GRID_NAME_WIDTH else site.name[: GRID_NAME_WIDTH - 1] + "~"
+        # Escaped before it is cut to width, so the columns stay aligned.
+        name = text_safety.escape_controls(site.name)
+        name = name if len(name) <= GRID_NAME_WIDTH else name[: GRID_NAME_WIDTH - 1] + "~"
         lines.append(
             name.ljust(GRID_NAME_WIDTH)
             + f" {site.status:<8} "
@@ -258,13 +309,15 @@ def template_context(result: RunResult) -> Dict[str, Any]:
     """Return what every template gets: the result and the values derived from it once."""
     critical_sites = [site for site in result.sites if site.status == "critical"]
     affected_sites = result.affected_sites
+    # The trends carry site names from the history: escaped before they are laid out in lines.
+    trends = text_safety.map_strings(result.trends, text_safety.escape_controls)
     return {
         "sites_by_id": {site.id: site for site in result.sites},
         "action_families": action_families(result),
         "metric_rows": metric_rows(result),
         # The TRENDS block, and per degraded site and metric its 7-day line; "" and {} before trends are computed.
-        "trend_text": trend_analyzer.trend_text(result.trends),
-        "site_trend_lines": trend_analyzer.site_lines(result.trends),
+        "trend_text": LaidOut(trend_analyzer.trend_text(trends)),
+        "site_trend_lines": trend_analyzer.site_lines(trends),
         "result": result,
         "generated": iso(result.generated_at),
         "window_start": iso(result.window_start),
@@ -293,10 +346,10 @@ def forget_context() -> None:
 
 
 def render(template_name: str, result: RunResult, **extra: Any) -> str:
-    """Return a template rendered with the result's context."""
+    """Return a template rendered with the result's context: secrets redacted, no control character but tab/LF."""
     context = _cached_context(result)
     context.update(extra)
-    return str(environment().get_template(template_name).render(**context))
+    return logging_setup.safe_document(str(environment().get_template(template_name).render(**context)))
 
 
 def render_summary_text(result: RunResult) -> str:

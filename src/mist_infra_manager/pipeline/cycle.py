@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, List, Optional
 
-from mist_infra_manager.alerting import notification_service
+from mist_infra_manager.alerting import channels, notification_service
 from mist_infra_manager.analysis.models import RunResult, utc_now
 from mist_infra_manager.mist import collector
 from mist_infra_manager.mist.mist_client import MistClient
@@ -36,6 +36,8 @@ class CycleOutcome:
     console: List[str] = field(default_factory=list)
     exit_code: int = 0
     notification: Optional[notification_service.NotificationOutcome] = None
+    # Teams, Slack, PagerDuty and webhook channels (alerting/channels.py).
+    channels: Optional[channels.ChannelsOutcome] = None
     # The one line saying why the report files could not be written, None when they were.
     write_failure: Optional[str] = None
 
@@ -83,10 +85,14 @@ def run_cycle(
     clock: Callable[[], datetime] = utc_now,
     client: Optional[MistClient] = None,
     show_progress: bool = False,
+    interval_minutes: Optional[float] = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> CycleOutcome:
     """Collect once and produce the mode's outputs; raises MistApiError and OrgSelectionError for fatal failures.
 
     show_progress: a progress bar for the classifier phase, drawn only when stderr is a terminal.
+    interval_minutes: the daemon's interval, which caps the run deadline (mist.run_timeout_seconds);
+    monotonic: the clock of that deadline.
     """
     started = time.monotonic()
     own_client = client is None
@@ -94,13 +100,14 @@ def run_cycle(
     try:
         result = collector.collect(
             active_client,
-            collector.CollectionSettings.from_config(config),
+            collector.CollectionSettings.from_config(config, interval_minutes),
             clock(),
             fetch_detail=mode != "insights",
             # The call meter and the caches, shared by every run of this reports directory.
             state_directory=config.reports.directory / STATE_DIRECTORY_NAME,
             clock=clock,
             show_progress=show_progress,
+            monotonic=monotonic,
         )
     finally:
         if own_client:
@@ -126,11 +133,15 @@ def run_cycle(
         outcome.notification = notification_service.process_run(result, outcome.files, config, clock(), notes=notes)
         if outcome.notification.failed:
             outcome.exit_code = 1
+        # Each channel has its own state and outbox: one failing never changes what the email or another does.
+        outcome.channels = channels.process_run(result, config, clock())
+        if outcome.channels.failed:
+            outcome.exit_code = 1
     # The rendering context of this result is not needed after its outputs; a daemon should not hold it.
     report_generator.forget_context()
     if not result.complete:
         logger.error(
-            "Data incomplete: %d API call(s) failed; the reports say so. First: %s",
+            "Data incomplete: %d problem(s); the reports say so. First: %s",
             len(result.problems),
             result.problems[0],
         )

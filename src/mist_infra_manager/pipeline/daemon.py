@@ -340,16 +340,20 @@ def run_pipeline(
     show_progress: bool = False,
     clock: Clock = utc_now,
     exporter: Optional[MetricsExporter] = None,
+    interval_minutes: Optional[float] = None,
 ) -> pipeline.CycleOutcome:
     """Run one collection and its outputs with the stop flag hooked into the API client.
 
-    The exporter, when given, records the cycle (also a failed one) for the metrics endpoint and textfile.
+    The exporter, when given, records the cycle (also a failed one) for the metrics endpoint and textfile;
+    interval_minutes, the daemon's interval, caps the run deadline.
     """
     client = pipeline.make_client(config, on_call=stopper.check, sleep=stopper.sleep, check_stop=stopper.check)
     started = time.monotonic()
     outcome: Optional[pipeline.CycleOutcome] = None
     try:
-        outcome = pipeline.run_cycle(config, mode, clock=clock, client=client, show_progress=show_progress)
+        outcome = pipeline.run_cycle(
+            config, mode, clock=clock, client=client, show_progress=show_progress, interval_minutes=interval_minutes
+        )
         return outcome
     finally:
         client.close()
@@ -424,13 +428,16 @@ def send_monitoring_alert(config: Settings, kind: str, detail: str, now: dt.date
 
     False means it waits in the outbox. With email off there is no one to tell: the log line is the alert.
     """
+    from mist_infra_manager.alerting import channels, notification_service
+
+    # Every alert channel hears it too (Teams, Slack, PagerDuty, webhooks); an undelivered notice waits in its outbox.
+    safe_detail = logging_setup.redact(detail)
+    channels_delivered = channels.send_monitoring_notice(config, kind, safe_detail, now)
     notifications = config.notifications
     if not (notifications.email_enabled):
         logger.info("No 'monitoring %s' email: email notifications are off", kind)
-        return True
-    from mist_infra_manager.alerting import notification_service
-
-    return bool(notification_service.send_monitoring_alert(config, kind, detail, now))
+        return channels_delivered
+    return bool(notification_service.send_monitoring_alert(config, kind, detail, now)) and channels_delivered
 
 
 def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: Stopper) -> None:
@@ -440,7 +447,7 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
     server = exporter.serve() if exporter is not None else None
 
     def cycle() -> Optional[str]:
-        from mist_infra_manager.alerting import notification_service
+        from mist_infra_manager.alerting import channels, notification_service
 
         # Before collecting: a queued alert must not wait for the API to come back. A disk fault here must not
         # keep the cycle (and its alert) from running.
@@ -448,7 +455,13 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
             notification_service.flush_outbox(config)
         except OSError as error:
             logger.error("The outbox could not be sent before the cycle: %s", error)
-        return outcome_failure(run_pipeline(config, mode, stopper, exporter=exporter))
+        try:
+            channels.flush_all(config)
+        except OSError as error:
+            logger.error("The channel outboxes could not be sent before the cycle: %s", error)
+        return outcome_failure(
+            run_pipeline(config, mode, stopper, exporter=exporter, interval_minutes=interval_minutes)
+        )
 
     def send_alert(kind: str, detail: str, now: dt.datetime) -> bool:
         return send_monitoring_alert(config, kind, detail, now)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Tuple
 
 from mist_infra_manager import __version__
+from mist_infra_manager.alerting import channels
 from mist_infra_manager.alerting.email_delivery import Outbox
 from mist_infra_manager.analysis.models import RunResult, utc_now
 from mist_infra_manager.mist import call_budget
@@ -62,7 +63,7 @@ class MetricsExporter:
             collection_complete=complete,
             api_calls_total=calls_total,
             api_budget_remaining=remaining,
-            alerts_pending=len(Outbox(self.config.reports.directory).pending()),
+            alerts_pending=len(Outbox(self.config.reports.directory).pending()) + channels.pending_count(self.config),
         )
         self._latest = metrics.MetricsSnapshot(self._last_result, health, self.config.metrics.sites)
         self._body = metrics.exposition(self._latest)

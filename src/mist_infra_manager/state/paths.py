@@ -1,7 +1,8 @@
 """Every file and folder the tool keeps, named in one place.
 
 All of them live under the reports directory: its `state/` folder (lock, heartbeat, alert state, call meter,
-caches), its `outbox/` (emails not yet accepted, and `sent/` for the file transport) and the report files.
+caches, `channels/<name>.json` per alert channel), its `outbox/` (emails not yet accepted, `sent/` for the file
+transport, `channels/<name>/` per alert channel) and the report files.
 History defaults to `<reports>/history` but may be configured elsewhere.
 """
 
@@ -23,6 +24,8 @@ DETAIL_CACHE_FILE_NAME = "detail_cache.json"
 OUTBOX_DIRECTORY_NAME = "outbox"
 FILE_TRANSPORT_DIRECTORY_NAME = "sent"
 HISTORY_DIRECTORY_NAME = "history"
+# The alert channels' own folders: state/channels/<name>.json and outbox/channels/<name>/.
+CHANNELS_DIRECTORY_NAME = "channels"
 
 # The report files of a run: UTC time of the run, `_<n>` added on a clash.
 REPORT_NAME_PATTERN: Pattern[str] = re.compile(
