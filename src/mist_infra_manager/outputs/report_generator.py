@@ -22,6 +22,7 @@ from mist_infra_manager.analysis.models import (
     RunResult,
     SiteResult,
 )
+from mist_infra_manager.outputs import email_style
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import SHARED_FILE_MODE, atomic_write_json, atomic_write_text
 
@@ -238,6 +239,7 @@ def _build_environment() -> Any:
     environment.globals["recommended_action"] = catalog.recommended_action
     environment.globals["share"] = root_cause.format_share
     environment.globals["dimension_names"] = root_cause.DIMENSION_NAMES
+    email_style.register(environment)
     return environment
 
 
