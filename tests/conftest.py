@@ -107,6 +107,8 @@ MODULE_TIERS: Dict[str, str] = {
     "test_notification_service.py": "integration",
     "test_package_layout.py": "unit",
     "test_packaging.py": "e2e",
+    "test_root_cause.py": "integration",
+    "test_root_cause_outputs.py": "integration",
     "test_report_generator.py": "unit",
     "test_run_lock.py": "unit",
     "test_schema_generated_bodies.py": "integration",
