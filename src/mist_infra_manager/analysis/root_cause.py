@@ -220,7 +220,7 @@ def plain_words(cause: RootCause) -> str:
         noun = PLACE_NOUNS.get(cause.place, cause.place)
         return f"concentrated on one {noun}: check its hardware and placement first"
     if cause.concentration == SPREAD:
-        return "spread across the site: look at site-wide settings and services first"
+        return "spread: a site or service problem, check site-wide settings and services first"
     return ""
 
 
