@@ -69,11 +69,24 @@ class Measure:
     exit_code: int
     email_body_kb: Optional[float] = None
     attachment_kb: Optional[float] = None
+    # Critical and major site-metrics (one impact-summary each with sle.root_cause: major) and the calls made.
+    severe: int = 0
+    impact_calls: int = 0
 
 
-def formula(sites: int, degraded: int) -> int:
-    """The README's call formula for a cold run: 1 + 2 × ceil(sites / 1000) + degraded site-metrics."""
-    return 1 + 2 * max(1, math.ceil(sites / PAGE_LIMIT)) + degraded
+def formula(sites: int, degraded: int, severe: int = 0) -> int:
+    """The call formula of a cold run (docs/benchmarks.md): 1 + 2 × ceil(sites / 1000) + degraded + severe."""
+    return 1 + 2 * max(1, math.ceil(sites / PAGE_LIMIT)) + degraded + severe
+
+
+def severe_count(simulator: MistSimulator) -> int:
+    """Return the critical and major site-metrics (below 80 %): the ones that get a root cause by default."""
+    return sum(
+        1
+        for site in simulator.sites
+        for key, fraction in site.fractions.items()
+        if key != "ap-availability" and fraction is not None and fraction < 0.8
+    )
 
 
 def degraded_count(simulator: MistSimulator) -> int:
@@ -181,7 +194,19 @@ def measure(
             simulator.reset_counters()
             wall, code, rss = run_child(config_path, directory / f"run{number}.log")
             body_kb, attachment_kb = email_sizes(directory / "reports")
-            results.append(Measure(wall, simulator.calls, simulator.max_concurrent, rss, code, body_kb, attachment_kb))
+            results.append(
+                Measure(
+                    wall,
+                    simulator.calls,
+                    simulator.max_concurrent,
+                    rss,
+                    code,
+                    body_kb,
+                    attachment_kb,
+                    severe_count(simulator),
+                    simulator.calls_matching("/impact-summary"),
+                )
+            )
             if code != 0:
                 sys.stderr.write((directory / f"run{number}.log").read_text(encoding="utf-8", errors="replace")[-3000:])
     shutil.rmtree(directory, ignore_errors=True)
@@ -221,7 +246,7 @@ def main_table(sizes: List[int], latency_ms: float, share: float, seed_sites: in
                 f"{sites:,}",
                 f"{cold.wall_s:.2f}",
                 f"{cold.calls:,}",
-                f"{formula(sites, degraded):,}",
+                f"{formula(sites, degraded, cold.severe):,}",
                 str(cold.max_concurrent),
                 f"{cold.peak_rss_mb:.0f}",
                 f"{warm.calls} / {warm.wall_s:.2f}",
@@ -265,7 +290,7 @@ def big_org(sites: int, share: float, workdir: Path) -> None:
                 f"{sites:,}",
                 f"{cold.wall_s:.2f}",
                 f"{cold.calls:,}",
-                f"{formula(sites, round(share * sites)):,}",
+                f"{formula(sites, round(share * sites), cold.severe):,}",
                 f"{cold.peak_rss_mb:.0f}",
                 "-" if cold.email_body_kb is None else f"{cold.email_body_kb:.1f}",
                 "-" if cold.attachment_kb is None else f"{cold.attachment_kb:.1f}",
@@ -273,6 +298,27 @@ def big_org(sites: int, share: float, workdir: Path) -> None:
             ]
         ],
     )
+
+
+def root_cause_cost(sites: int, latency_ms: float, share: float, workdir: Path) -> None:
+    """The same cold run with sle.root_cause major (the default) and none: the calls and time root cause adds."""
+    print(f"\n## {sites:,} sites at {latency_ms:g} ms, {share:.0%} degraded: root cause on (major) and off (none)\n")
+    rows = []
+    for level in ("major", "none"):
+        cold = measure(sites, latency_ms, share, {"sle": {"root_cause": level}}, workdir)[0]
+        severe = cold.severe if level == "major" else 0
+        rows.append(
+            [
+                level,
+                f"{cold.wall_s:.2f}",
+                f"{cold.calls:,}",
+                f"{formula(sites, round(share * sites), severe):,}",
+                str(cold.impact_calls),
+                str(cold.max_concurrent),
+                str(cold.exit_code),
+            ]
+        )
+    table(["sle.root_cause", "wall s", "API calls", "formula", "impact-summary calls", "max in flight", "exit"], rows)
 
 
 def versus_sequential(sites: int, latency_ms: float, share: float, workdir: Path) -> None:
@@ -356,7 +402,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--degraded", type=float, default=0.1, help="share of sites with one degraded metric")
     parser.add_argument("--seed-sites", type=int, default=100, help="org size at which the seed-like run is measured")
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 sites only, no other scenario")
+    parser.add_argument("--root-cause", action="store_true", help="only the root cause on/off scenario (1,000 sites)")
     args = parser.parse_args(argv)
+    if args.root_cause:
+        with tempfile.TemporaryDirectory(prefix="bench_scale_") as work:
+            root_cause_cost(1000, args.latency_ms, args.degraded, Path(work))
+        return 0
     sizes = [size for size in args.sizes if size <= 1000] if args.quick else args.sizes
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as work:
@@ -364,6 +415,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         main_table(sizes, args.latency_ms, args.degraded, args.seed_sites, workdir)
         if not args.quick:
             big_org(10_000, args.degraded, workdir)
+            root_cause_cost(1000, args.latency_ms, args.degraded, workdir)
             versus_sequential(200, 20, args.degraded, workdir)
             simulated_hour(10_000, 0.05, workdir)
     return 0
