@@ -3,15 +3,15 @@ dashboard and a webhook channel, from one report run against the simulator, in-p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
-from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
 
-from conftest import SIMULATOR_TOKEN
+from conftest import SIMULATOR_TOKEN, base_config, deep_merge, write_config
 from mist_infra_manager.cli.main import main
 from mist_infra_manager.simulator.mist_simulator import MistSimulator
 from smtp_server import SmtpTestServer
@@ -20,14 +20,6 @@ from webhook_receiver import WebhookReceiver
 HOOK_PATH = "/root-cause/ingest"
 CONCENTRATED = "Weak Signal: 70 % on AP-0001-01 (2.4 GHz, SSID Store-Staff), mostly Zebra scanner clients"
 SPREAD = "DHCP Unresponsive: spread across 6 APs"
-
-
-@pytest.fixture(autouse=True)
-def private_temp_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The email's fallback alert state goes under tempfile.gettempdir(): keep it inside the test's folder."""
-    folder = tmp_path / "system-temp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
 
 
 @pytest.fixture(autouse=True)
@@ -41,20 +33,24 @@ def forget_logging_handlers() -> Iterator[None]:
             handler.close()
 
 
-@pytest.fixture
-def report_run(make_config: Any, tmp_path: Path) -> Iterator[Dict[str, Any]]:
-    """One report run of an 8-site org with the email and a webhook channel on; what each output holds."""
-    with (
-        MistSimulator(num_sites=8, token=SIMULATOR_TOKEN) as org,
-        SmtpTestServer() as smtp,
-        WebhookReceiver(202) as hook,
-    ):
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
+    """One report run of an 8-site org with the email and a webhook channel on (shared by this module's tests)."""
+    tmp_path = tmp_path_factory.mktemp("root-cause-run")
+    (tmp_path / "system-temp").mkdir()
+    with contextlib.ExitStack() as stack:
+        # The email's fallback alert state goes under tempfile.gettempdir(): keep it inside the run's folder.
+        stack.enter_context(pytest.MonkeyPatch.context()).setattr(tempfile, "tempdir", str(tmp_path / "system-temp"))
+        org = stack.enter_context(MistSimulator(num_sites=8, token=SIMULATOR_TOKEN))
+        smtp = stack.enter_context(SmtpTestServer())
+        hook = stack.enter_context(WebhookReceiver(202))
         notifications = {
             "enabled": True,
             "email": smtp.email_config(),
             "channels": [{"name": "itsm", "type": "webhook", "url_env": "HOOK_URL", "retry_seconds": 0}],
         }
-        path = make_config(org.base_url, {"notifications": notifications})
+        raw = deep_merge(base_config(org.base_url, tmp_path), {"notifications": notifications})
+        path = write_config(tmp_path / "config.yaml", raw)
         assert main(["--config", str(path), "--mode", "report", "--quiet"], {"HOOK_URL": hook.url(HOOK_PATH)}) == 0
         reports = tmp_path / "reports"
         [summary] = sorted(reports.glob("SUMMARY_REPORT_*.txt"))
