@@ -42,6 +42,8 @@ class SleSettings:
     duration: str
     classifier_detail: str
     detail_reuse_minutes: float
+    # The SLE types to collect, in the order wifi, wired, wan; wifi always.
+    types: Tuple[str, ...] = ("wifi",)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from mist_infra_manager.analysis import catalog, sle_monitor
+from mist_infra_manager.analysis import catalog, sle_monitor, sle_types
 from mist_infra_manager.analysis.models import ALERT_SEVERITIES, SEVERITY_RANK, RunResult
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -84,8 +84,11 @@ def iso(moment: datetime) -> str:
 
 
 def snapshot_from_result(result: RunResult) -> Snapshot:
-    """Return the compact snapshot of a run, metrics in catalog order."""
-    metrics = list(catalog.METRIC_KEYS)
+    """Return the compact snapshot of a run: the metrics of its SLE types, in catalog order.
+
+    Each snapshot names its metrics, so snapshots of Wi-Fi-only runs and of runs with wired and WAN mix freely.
+    """
+    metrics = list(sle_types.metric_keys(result.types))
     site_ids: List[str] = []
     clients: List[Optional[int]] = []
     pcts: List[Optional[float]] = []
