@@ -138,7 +138,9 @@ SHORT_NAMES: Dict[str, str] = {
     "application-health": "App Hlth",
 }
 
-METRICS_BY_KEY: Dict[str, Metric] = {metric.key: metric for metric in ALL_METRICS}
+METRICS_BY_KEY: Dict[str, Metric] = {metric.key: metric for metric in METRICS}
+# Wi-Fi, wired and WAN: look up any metric key a run can hold.
+ALL_METRICS_BY_KEY: Dict[str, Metric] = {metric.key: metric for metric in ALL_METRICS}
 METRIC_KEYS: Tuple[str, ...] = tuple(metric.key for metric in METRICS)
 
 # The seed's display names where plain title-casing would read wrong.

@@ -45,13 +45,13 @@ def metric_keys(types: Iterable[str]) -> Tuple[str, ...]:
 
 def type_of(metric_key: str) -> str:
     """Return the SLE type of a metric key; unknown keys count as Wi-Fi."""
-    metric = catalog.METRICS_BY_KEY.get(metric_key)
+    metric = catalog.ALL_METRICS_BY_KEY.get(metric_key)
     return WIFI if metric is None else metric.sle_type
 
 
 def site_metric_ids(metric_key: str) -> Tuple[str, ...]:
     """Return the ids to try on the site SLE endpoints for a metric key, in order (the key itself when unknown)."""
-    metric = catalog.METRICS_BY_KEY.get(metric_key)
+    metric = catalog.ALL_METRICS_BY_KEY.get(metric_key)
     if metric is None:
         return (metric_key,)
     return (metric.site_metric_id, *metric.site_metric_fallbacks)
@@ -60,7 +60,9 @@ def site_metric_ids(metric_key: str) -> Tuple[str, ...]:
 def rows_by_site(results: Sequence[Any]) -> Dict[str, Mapping[str, Any]]:
     """Return the sites-sle rows with a string site_id, by site id (the last row of a site wins)."""
     return {
-        entry["site_id"]: entry for entry in results if isinstance(entry, dict) and isinstance(entry.get("site_id"), str)
+        entry["site_id"]: entry
+        for entry in results
+        if isinstance(entry, dict) and isinstance(entry.get("site_id"), str)
     }
 
 

@@ -192,7 +192,7 @@ def _change(
         "site_id": site_id,
         "site_name": site_name,
         "metric": metric,
-        "metric_name": catalog.METRICS_BY_KEY[metric].name if metric in catalog.METRICS_BY_KEY else metric,
+        "metric_name": catalog.ALL_METRICS_BY_KEY[metric].name if metric in catalog.ALL_METRICS_BY_KEY else metric,
         "previous_pct": previous[0],
         "current_pct": current[0],
         "delta_pp": round(current[0] - previous[0], DELTA_DIGITS),
@@ -342,7 +342,7 @@ def build_trends(
         values = [per_date[day].get(key) for day in dates]
         series = [{"date": day.isoformat(), "pct": value} for day, value in zip(dates, values)]
         org[key] = {
-            "name": catalog.METRICS_BY_KEY[key].name if key in catalog.METRICS_BY_KEY else key,
+            "name": catalog.ALL_METRICS_BY_KEY[key].name if key in catalog.ALL_METRICS_BY_KEY else key,
             "current_pct": current_org.get(key),
             "previous_pct": previous_org.get(key),
             "series_7d": series,

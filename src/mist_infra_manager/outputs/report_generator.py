@@ -295,7 +295,9 @@ def status_grid(result: RunResult, sites: Optional[List[SiteResult]] = None) -> 
     the metric names; each group is separated by " |".
     """
     types = list(result.types)
-    header = "Site".ljust(GRID_NAME_WIDTH) + " Status   " + _grid_row(types, lambda m: m.short_name.rjust(GRID_CELL_WIDTH))
+    header = (
+        "Site".ljust(GRID_NAME_WIDTH) + " Status   " + _grid_row(types, lambda m: m.short_name.rjust(GRID_CELL_WIDTH))
+    )
     if len(types) > 1:
         # LaidOut: the templates keep the line feed between the two header lines.
         header = LaidOut(_grid_group_line(types) + "\n" + header)

@@ -105,6 +105,10 @@ ENABLED_SITE_METRICS = (
 SUPPORTED_SITE_METRICS = (
     *ENABLED_SITE_METRICS[:6],
     "roaming-v2",
+    "switch-health",
+    "switch-throughput",
+    "switch-bandwidth",
+    "application-health",
     "ap-availability",
     "ap-health",
     "switch_health",
@@ -212,7 +216,13 @@ CLASSIFIERS.update(
         "switch-throughput": ("interface-congestion", "interface-cable-issues", "interface-port-flap", "storm-control"),
         "switch-bandwidth": ("uplink-congestion", "access-congestion"),
         "gateway-health": ("gateway-disconnected", "system-cpu", "system-memory", "table-capacity"),
-        "wan-link-health": ("isp-reachability", "interface-errors", "network-latency", "network-jitter", "network-loss"),
+        "wan-link-health": (
+            "isp-reachability",
+            "interface-errors",
+            "network-latency",
+            "network-jitter",
+            "network-loss",
+        ),
         "application_health": ("application-latency", "application-jitter", "application-loss"),
     }
 )
@@ -333,7 +343,9 @@ SPECIAL_METRICS: Dict[str, Dict[str, Tuple[float, Dict[str, float]]]] = {
 SPECIAL_TYPE_METRICS: Dict[int, Dict[str, Tuple[float, Dict[str, float]]]] = {
     7: {"switch-health": (0.72, {"switch-unreachable": 0.6, "system-power": 0.25, "system-cpu": 0.15})},
     8: {"wan-link-health": (0.84, {"isp-reachability": 0.7, "network-latency": 0.2, "network-loss": 0.1})},
-    10: {"application_health": (0.86, {"application-latency": 0.5, "application-loss": 0.3, "application-jitter": 0.2})},
+    10: {
+        "application_health": (0.86, {"application-latency": 0.5, "application-loss": 0.3, "application-jitter": 0.2})
+    },
 }
 # With degraded_share: the planned sites whose ordinal j % TYPE_PLAN_EVERY hits these also get this type metric low.
 TYPE_PLAN_EVERY = 4
@@ -430,7 +442,9 @@ def _weight_pool(key: str, metric_no: int) -> List[Dict[str, float]]:
     return pool
 
 
-WEIGHT_POOLS: Dict[str, List[Dict[str, float]]] = {key: _weight_pool(key, number) for key, number in METRIC_NUMBERS.items()}
+WEIGHT_POOLS: Dict[str, List[Dict[str, float]]] = {
+    key: _weight_pool(key, number) for key, number in METRIC_NUMBERS.items()
+}
 
 
 def _metric_impact(fraction: Optional[float], num_clients: int, num_aps: int) -> Dict[str, int]:
@@ -468,9 +482,10 @@ class SimSite:
     lat: float = 0.0
     lng: float = 0.0
     impact_overrides: Dict[str, Dict[str, Dict[str, int]]] = field(default_factory=dict)
-    # Wired and WAN: device counts (0: none), their fractions are in `fractions` under TYPE_METRIC_KEYS.
+    # Wired and WAN: device counts (0: none) and fractions by org key (absent: the site lacks the type).
     num_switches: int = 0
     num_gateways: int = 0
+    type_fractions: Dict[str, float] = field(default_factory=dict)
 
     @property
     def has_data(self) -> bool:
@@ -479,7 +494,13 @@ class SimSite:
 
     def has_type(self, sle_type: str) -> bool:
         """True when the site reports the wired or WAN SLE type (it has switches or gateways)."""
-        return any(self.fractions.get(key) is not None for key in TYPE_KEYS[sle_type])
+        return any(key in self.type_fractions for key in TYPE_KEYS[sle_type])
+
+    def fraction(self, key: str) -> Optional[float]:
+        """The SLE fraction of any org key, Wi-Fi, wired or WAN; None without data."""
+        if key in TYPE_METRIC_KEYS:
+            return self.type_fractions.get(key)
+        return self.fractions.get(key)
 
     def devices(self, key: str) -> int:
         """The devices a metric counts: switches, gateways or APs."""
@@ -558,7 +579,8 @@ def build_sites(num_sites: int, degraded_share: Optional[float] = None) -> List[
         type_special = SPECIAL_TYPE_METRICS.get(index, {}) if degraded_share is None else {}
         if type_plan is not None:
             type_special = {type_plan: (LEVEL_FRACTIONS[kind], {})}
-        num_switches, num_gateways = _add_types(index, kind, num_clients, fractions, weights, impact, type_special)
+        type_fractions: Dict[str, float] = {}
+        num_switches, num_gateways = _add_types(index, kind, num_clients, type_fractions, weights, impact, type_special)
         sites.append(
             SimSite(
                 id=_uuid("site", index),
@@ -579,6 +601,7 @@ def build_sites(num_sites: int, degraded_share: Optional[float] = None) -> List[
                 impact_overrides=CRITICAL_IMPACT_OVERRIDE if kind == "critical" else {},
                 num_switches=num_switches,
                 num_gateways=num_gateways,
+                type_fractions=type_fractions,
             )
         )
     return sites
@@ -588,7 +611,7 @@ def _add_types(
     index: int,
     kind: str,
     num_clients: int,
-    fractions: Dict[str, Optional[float]],
+    fractions: Dict[str, float],
     weights: Dict[str, Dict[str, float]],
     impact: Dict[str, Dict[str, int]],
     special: Dict[str, Tuple[float, Dict[str, float]]],
@@ -660,7 +683,7 @@ class _Series:
 
 def build_series(site: SimSite, key: str, num_buckets: int, interval: int) -> _Series:
     """Buckets whose 1 - sum(degraded)/sum(total) equals the site's fraction (to float precision)."""
-    fraction = site.fractions.get(key)
+    fraction = site.fraction(key)
     if fraction is None:
         return _Series([0] * num_buckets, [0] * num_buckets, [None] * num_buckets)
     metric_no = METRIC_NUMBERS[key]
@@ -743,7 +766,11 @@ def _summary_rest(site: SimSite, site_metric: str, num_buckets: int, interval: i
         metric_impact = dict(site.impact[key])
         if key in TYPE_METRIC_KEYS:
             device = "switches" if key in WIRED_KEYS else "gateways"
-            metric_impact = {"num_users": metric_impact["num_users"], "num_aps": 0, f"num_{device}": metric_impact["num_aps"]}
+            metric_impact = {
+                "num_users": metric_impact["num_users"],
+                "num_aps": 0,
+                f"num_{device}": metric_impact["num_aps"],
+            }
         body["impact"] = {**metric_impact, **totals}
     body["classifiers"] = classifiers
     if not trend:
@@ -1058,8 +1085,15 @@ class MistSimulator:
         site = self.sites[index]
         with self._lock:
             # Healthy sites share dicts from a pool: give this one its own before changing it.
-            site.fractions = dict(site.fractions)
-            site.fractions[key] = fraction
+            if key in TYPE_METRIC_KEYS:
+                site.type_fractions = dict(site.type_fractions)
+                if fraction is None:
+                    site.type_fractions.pop(key, None)
+                else:
+                    site.type_fractions[key] = fraction
+            else:
+                site.fractions = dict(site.fractions)
+                site.fractions[key] = fraction
             self._sle_json[index] = None
             self._site_json[index] = None
             for sle_type in TYPE_KEYS:
@@ -1317,14 +1351,14 @@ class MistSimulator:
             keys = TYPE_KEYS[sle_type]
             body: Dict[str, Any] = {"site_id": site.id, TYPE_COUNT_KEYS[sle_type]: site.devices(keys[0])}
             body["num_clients"] = site.num_clients
-            body.update({key: site.fractions[key] for key in keys if site.fractions.get(key) is not None})
+            body.update({key: site.type_fractions[key] for key in keys if key in site.type_fractions})
             cached = self._type_json[cache_key] = _json(body)
         return cached
 
     def _type_metric(self, site: SimSite, metric: str) -> Optional[str]:
         """The org key of a wired or WAN site metric id this site serves, None when it answers 404."""
         key = TYPE_SITE_TO_ORG_METRIC.get(metric)
-        if key is None or site.fractions.get(key) is None:
+        if key is None or key not in site.type_fractions:
             return None
         if key == "application_health" and metric not in self.application_health_ids:
             return None
