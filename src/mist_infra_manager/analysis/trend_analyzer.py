@@ -16,6 +16,8 @@ from mist_infra_manager.analysis import catalog, sle_monitor, sle_types
 from mist_infra_manager.analysis.models import ALERT_SEVERITIES, SEVERITY_RANK, RunResult
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+# A day without data: visible, so that HTML (which collapses spaces) and text keep the 7 days apart.
+SPARK_GAP = "·"
 # SLE values move by tenths of a point; a line scaled to less than this span would turn noise into cliffs.
 SPARK_MIN_SPAN_PP = 1.0
 # Compare with the snapshot nearest to 24 h earlier, if one lies within ±3 h of that.
@@ -279,7 +281,7 @@ def series_dates(today: date, keep_days: int) -> List[date]:
 
 
 def sparkline(values: Sequence[Optional[float]], min_span: float = 0.0) -> str:
-    """Return a Unicode block sparkline of values; a missing value is a space.
+    """Return a Unicode block sparkline of values; a missing value is SPARK_GAP.
 
     With min_span, values closer together than min_span are drawn around the middle of that span, so small
     noise stays small; a flat line sits in the middle either way.
@@ -295,7 +297,7 @@ def sparkline(values: Sequence[Optional[float]], min_span: float = 0.0) -> str:
     characters = []
     for value in values:
         if value is None:
-            characters.append(" ")
+            characters.append(SPARK_GAP)
         elif span <= 0:
             characters.append(SPARK_BLOCKS[len(SPARK_BLOCKS) // 2])
         else:

@@ -22,6 +22,7 @@ from mist_infra_manager.analysis.models import (
     RunResult,
     SiteResult,
 )
+from mist_infra_manager.outputs import email_style
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import SHARED_FILE_MODE, atomic_write_json, atomic_write_text
 
@@ -244,6 +245,7 @@ def _build_environment() -> Any:
     environment.globals["type_labels"] = sle_types.TYPE_LABELS
     environment.globals["type_metrics"] = lambda sle_type: sle_types.metrics_of([sle_type])
     environment.globals["recommended_action"] = catalog.recommended_action
+    email_style.register(environment)
     return environment
 
 
