@@ -85,7 +85,6 @@ MODULE_TIERS: Dict[str, str] = {
     "test_collector.py": "integration",
     "test_collector_faults.py": "integration",
     "test_collector_org.py": "unit",
-    "test_collector_faults.py": "integration",
     "test_collector_scale.py": "integration",
     "test_config.py": "unit",
     "test_corporate_network.py": "integration",
