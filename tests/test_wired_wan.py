@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import pytest
 
 from conftest import SIMULATOR_TOKEN, run_main
+from mist_infra_manager.analysis import sle_monitor, sle_types
+from mist_infra_manager.mist import collector
+from mist_infra_manager.outputs import metrics as prometheus_metrics
 from mist_infra_manager.outputs import report_generator
 from mist_infra_manager.simulator.mist_simulator import CLASSIFIERS, MistSimulator, SimSite
 from smtp_server import SmtpTestServer
+from webhook_receiver import WebhookReceiver
 
 ALL_TYPES = {"sle": {"types": ["wifi", "wired", "wan"]}}
 WIRED_KEYS = ["switch-health", "switch-throughput", "switch-bandwidth"]
@@ -205,12 +210,6 @@ def test_the_text_status_grid_has_a_column_group_per_type(sim: MistSimulator, ma
 
 
 def test_wired_and_wan_metrics_become_prometheus_samples_with_the_device_counts() -> None:
-    from datetime import datetime, timezone
-
-    from mist_infra_manager.analysis import sle_monitor, sle_types
-    from mist_infra_manager.mist import collector
-    from mist_infra_manager.outputs import metrics as prometheus_metrics
-
     thresholds = sle_monitor.DEFAULT_THRESHOLDS
     sites = [sle_monitor.build_site("s1", "Lyon", {"site_id": "s1", "coverage": 0.97}, thresholds)]
     wired = [{"site_id": "s1", "num_switches": 3, "switch-health": 0.72}]
@@ -237,3 +236,24 @@ def test_wired_and_wan_metrics_become_prometheus_samples_with_the_device_counts(
     assert "switch-throughput" not in ratios
     assert [sample.value for sample in families["mist_site_switches"].samples] == [3]
     assert "mist_site_gateways" not in families
+
+
+def test_a_switch_problem_alerts_on_a_webhook_channel_like_a_wifi_one(make_config: Any) -> None:
+    with WebhookReceiver(202) as receiver, MistSimulator(num_sites=12, token=SIMULATOR_TOKEN) as sim:
+        hook = {"name": "itsm", "type": "webhook", "url_env": "HOOK_URL", "retry_seconds": 0}
+        notifications = {"notifications": {"enabled": True, "email": {"enabled": False}, "channels": [hook]}}
+        directory = Path(make_config(sim.base_url)).parent / "reports-hook"
+        config_path = make_config(
+            sim.base_url, {**ALL_TYPES, **notifications, "reports": {"directory": str(directory)}}, name="hook.yaml"
+        )
+        completed = run_main(
+            ["--config", str(config_path), "--mode", "report", "--quiet"], env={"HOOK_URL": receiver.url("/hook")}
+        )
+        accepted = receiver.accepted()
+    assert len(accepted) == 1, completed.stderr + completed.stdout
+    [request] = accepted
+
+    assert completed.returncode == 0, completed.stderr
+    problems = {(p["site"]["name"], p["metric"], p["severity"]) for p in request.json()["problems"]}
+    assert (sim.sites[SWITCH_PROBLEM_SITE].name, "switch-health", "major") in problems
+    assert not any(metric in ("switch-throughput", "gateway-health") for _, metric, _ in problems)
