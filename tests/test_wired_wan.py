@@ -257,3 +257,24 @@ def test_a_switch_problem_alerts_on_a_webhook_channel_like_a_wifi_one(make_confi
     problems = {(p["site"]["name"], p["metric"], p["severity"]) for p in request.json()["problems"]}
     assert (sim.sites[SWITCH_PROBLEM_SITE].name, "switch-health", "major") in problems
     assert not any(metric in ("switch-throughput", "gateway-health") for _, metric, _ in problems)
+
+
+def test_a_failed_wired_call_makes_the_run_incomplete_and_the_wifi_and_wan_data_still_report(
+    sim: MistSimulator, make_config: Any
+) -> None:
+    sim.add_fault(404, path_contains="/insights/sites-sle", query_contains="sle=wired")
+    config_path = make_config(sim.base_url, ALL_TYPES, name="failed.yaml")
+
+    completed = run_main(["--config", str(config_path), "--mode", "report", "--quiet"])
+
+    assert completed.returncode == 1
+    [path] = (Path(config_path).parent / "reports").glob("HEALTH_DASHBOARD_*.json")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["complete"] is False
+    assert [p for p in document["problems"] if "sle=wired" in p] == document["problems"]
+    assert len(document["problems"]) == 1
+    assert not any("wired" in note for note in document["notes"])
+    assert all(entry["metrics"]["switch-health"]["severity"] == "no_data" for entry in document["sites"])
+    switch = site_doc(document, sim.sites[SWITCH_PROBLEM_SITE])
+    assert switch["metrics"]["coverage"]["sle_pct"] is not None
+    assert site_doc(document, sim.sites[8])["metrics"]["wan-link-health"]["severity"] == "warning"

@@ -142,12 +142,15 @@ def merge_types(
     sites: List[SiteResult],
     results_by_type: Mapping[str, Sequence[Any]],
     thresholds: Mapping[str, float],
+    failed: Iterable[str] = (),
 ) -> List[str]:
     """Add the wired and WAN metrics of results_by_type (type -> sites-sle results) to sites; return notes.
 
     Every site gets every metric of each type given (no_data without a row). A site that only a wired or
-    WAN result names is added, shown by id. A type no site reports gives one note, not one per site.
+    WAN result names is added, shown by id. A type no site reports gives one note, not one per site; a type
+    in failed (its call failed: a problem already says so) gets none.
     """
+    failed_types = set(failed)
     notes: List[str] = []
     rows = {sle_type: rows_by_site(results) for sle_type, results in results_by_type.items()}
     known = {site.id for site in sites}
@@ -163,7 +166,7 @@ def merge_types(
     for sle_type in ordered_types(rows):
         for site in sites:
             apply_type(site, sle_type, rows[sle_type].get(site.id), thresholds)
-        note = no_data_note(sle_type, sites)
+        note = None if sle_type in failed_types else no_data_note(sle_type, sites)
         if note is not None:
             notes.append(note)
     return notes

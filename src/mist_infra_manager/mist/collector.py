@@ -3,7 +3,8 @@
 /self, then the sites list (or its cache) and the paged org sites-sle side by side, then the
 per-site-metric `/summary` calls that `sle.classifier_detail` asks for, on a bounded worker pool:
 reused from the detail cache where allowed, worst first as far as the API call budget goes, the rest
-deferred to the next run. Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric.
+deferred to the next run. Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric, and
+ceil(sites / 1000) more per SLE type beside Wi-Fi (`sle.types`: wired, wan; see analysis/sle_types).
 
 The run is incomplete (RunResult.complete false, each cause in `problems`) when a call failed, sites-sle
 values could not be read (NaN, outside 0..1), a paged list ended short of the total the API announced, or
@@ -472,8 +473,8 @@ def _org_phase(
 
 def _type_phase(
     client: MistClient, org_id: str, settings: CollectionSettings
-) -> Tuple[Dict[str, List[Any]], List[str]]:
-    """Return the wired and WAN sites-sle results the settings ask for (type -> results) and their problems.
+) -> Tuple[Dict[str, List[Any]], List[str], List[str]]:
+    """Return the wired and WAN sites-sle results the settings ask for (type -> results), problems, failed types.
 
     One paged org call per type beside Wi-Fi, the types side by side. A type whose call fails (but for the
     token or the rate limit, which end the run) is no data at every site and makes the run incomplete; the
@@ -481,7 +482,7 @@ def _type_phase(
     """
     types = [sle_type for sle_type in sle_types.ordered_types(settings.types) if sle_type != sle_types.WIFI]
     if not types:
-        return {}, []
+        return {}, [], []
     path = f"/orgs/{org_id}/insights/sites-sle"
     workers = max(1, settings.max_workers // len(types))
 
@@ -491,6 +492,7 @@ def _type_phase(
 
     results: Dict[str, List[Any]] = {}
     problems: List[str] = []
+    failed: List[str] = []
     with ThreadPoolExecutor(max_workers=len(types), thread_name_prefix="types") as pool:
         futures = {sle_type: pool.submit(fetch, sle_type) for sle_type in types}
         for sle_type, future in futures.items():
@@ -500,8 +502,9 @@ def _type_phase(
                 raise
             except MistApiError as error:
                 results[sle_type] = []
+                failed.append(sle_type)
                 problems.append(f"sites-sle sle={sle_type}: {error}; its SLEs show as no data")
-    return results, problems
+    return results, problems, failed
 
 
 def collect(
@@ -530,13 +533,13 @@ def collect(
             org_id, org_name = find_org(client.get_self(), settings.org_id)
             logger.info("Collecting the SLEs of org %s (%s)", org_name, org_id)
             site_list, sle_first, sle_results, from_cache = _org_phase(client, org_id, settings, state_directory, now)
-            type_results, type_problems = _type_phase(client, org_id, settings)
+            type_results, type_problems, failed_types = _type_phase(client, org_id, settings)
         except RateLimitError as error:
             # Nothing can be reported without the org calls; the next runs learn when the token is free again.
             blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, error.retry_after)
             raise
         sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
-        notes.extend(sle_types.merge_types(sites, type_results, settings.thresholds))
+        notes.extend(sle_types.merge_types(sites, type_results, settings.thresholds, failed_types))
         problems = _org_problems(sites, client.shortfalls)
         problems.extend(type_problems)
         logger.info(

@@ -803,6 +803,8 @@ class _Fault:
     # A body served as it is (with the fault's status), e.g. hostile JSON for a fault-injection test.
     body: Optional[bytes] = None
     headers: Tuple[Tuple[str, str], ...] = ()
+    # Also required in the raw query string when set, e.g. "sle=wired".
+    query_contains: str = ""
 
 
 def _error(status: int, **body: Any) -> _Response:
@@ -1055,15 +1057,25 @@ class MistSimulator:
         malformed: bool = False,
         body: Optional[bytes] = None,
         headers: Optional[Dict[str, str]] = None,
+        query_contains: str = "",
     ) -> None:
         """Answer the next `times` requests whose path contains path_contains with this fault.
 
         body (with headers): serve exactly these bytes with `status`, e.g. 200 and a hostile /summary body.
+        query_contains: only requests whose raw query string also contains it, e.g. "sle=wired".
         """
         if times < 1:
             raise ValueError("times must be >= 1")
         fault = _Fault(
-            status, times, path_contains, retry_after, delay_seconds, malformed, body, tuple((headers or {}).items())
+            status,
+            times,
+            path_contains,
+            retry_after,
+            delay_seconds,
+            malformed,
+            body,
+            tuple((headers or {}).items()),
+            query_contains,
         )
         with self._lock:
             self._faults.append(fault)
@@ -1164,7 +1176,7 @@ class MistSimulator:
         limited = self._rate_limited()
         if limited is not None:
             return limited
-        fault = self._take_fault(path)
+        fault = self._take_fault(path, query_string)
         if fault is not None:
             if fault.delay_seconds > 0:
                 self._stopping.wait(fault.delay_seconds)
@@ -1202,10 +1214,10 @@ class MistSimulator:
         response.headers.append(("Retry-After", str(wait_s)))
         return response
 
-    def _take_fault(self, path: str) -> Optional[_Fault]:
+    def _take_fault(self, path: str, query: str = "") -> Optional[_Fault]:
         with self._lock:
             for fault in self._faults:
-                if fault.path_contains in path:
+                if fault.path_contains in path and fault.query_contains in query:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
