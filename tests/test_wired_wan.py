@@ -278,3 +278,16 @@ def test_a_failed_wired_call_makes_the_run_incomplete_and_the_wifi_and_wan_data_
     switch = site_doc(document, sim.sites[SWITCH_PROBLEM_SITE])
     assert switch["metrics"]["coverage"]["sle_pct"] is not None
     assert site_doc(document, sim.sites[8])["metrics"]["wan-link-health"]["severity"] == "warning"
+
+
+def test_history_from_wifi_only_runs_and_runs_with_every_type_make_one_trend(
+    sim: MistSimulator, make_config: Any
+) -> None:
+    run_report(make_config, sim, {}, "before")
+    document = run_report(make_config, sim, ALL_TYPES, "after")
+
+    org = document["trends"]["org"]
+    assert {"coverage", "switch-health", "application-health"} <= set(org)
+    assert org["switch-health"]["name"] == "Switch Health"
+    assert org["switch-health"]["current_pct"] is not None
+    assert org["coverage"]["current_pct"] is not None
