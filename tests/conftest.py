@@ -113,11 +113,13 @@ MODULE_TIERS: Dict[str, str] = {
     "test_run_lock.py": "unit",
     "test_schema_generated_bodies.py": "integration",
     "test_sle_monitor.py": "unit",
+    "test_sle_types.py": "unit",
     "test_state_files.py": "integration",
     "test_text_safety.py": "unit",
     "test_tiers.py": "unit",
     "test_trend_analyzer.py": "unit",
     "test_trends_end_to_end.py": "integration",
+    "test_wired_wan.py": "integration",
 }
 E2E_MARKERS = ("browser", "bruno")
 E2E_FIXTURES = ("daemon_processes",)

@@ -20,7 +20,14 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mist_infra_manager.simulator.mist_simulator import ENABLED_SITE_METRICS, SITE_TO_ORG_METRIC, MistSimulator, SimSite
+from mist_infra_manager.simulator.mist_simulator import (
+    ENABLED_SITE_METRICS,
+    SITE_TO_ORG_METRIC,
+    TYPE_KEYS,
+    TYPE_SITE_TO_ORG_METRIC,
+    MistSimulator,
+    SimSite,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = FIXTURES / "examples"
@@ -220,6 +227,61 @@ def test_sites_sle_page_past_the_end_matches_only_the_wifi_branch_because_the_sp
     # An empty results list satisfies the wifi, wired and wan branches at once, so oneOf fails:
     # a gap in the spec, not in the simulator (see tests/fixtures/README.md).
     assert any(error.validator == "oneOf" for error in _errors(validator(SITES_SLE), body))
+
+
+# --- wired and WAN (sle=wired|wan, issue 16) --------------------------------------------------------
+# (type, the page schema of that type, its result schema); the page schemas carry the spec's odd names.
+TYPE_SCHEMAS = [
+    pytest.param("wired", "org_site_wired_wifi", "org_site_sle_wired_result", id="wired"),
+    pytest.param("wan", "org_site_wan_wifi", "org_site_sle_wan_result", id="wan"),
+]
+
+
+def _schema(name: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": SPEC_URI + "#/components/schemas/" + name}, registry=REGISTRY)
+
+
+@pytest.mark.parametrize("sle_type, page_schema, result_schema", TYPE_SCHEMAS)
+def test_every_wired_and_wan_sites_sle_page_matches_its_schema_and_names_the_sites_with_devices(
+    org: MistSimulator, sle_type: str, page_schema: str, result_schema: str
+) -> None:
+    path = SITES_SLE.format(org_id=org.org_id)
+    seen: List[str] = []
+    for page in range(1, 10):
+        body = _get(org, path, sle=sle_type, duration="1d", limit=100, page=page).json()
+        assert not _errors(_schema(page_schema), body)
+        assert_valid(SITES_SLE, body)
+        for result in body["results"]:
+            assert not _errors(_schema(result_schema), result)
+        seen += [result["site_id"] for result in body["results"]]
+        if len(seen) >= body["total"]:
+            break
+    expected = [site.id for site in org.sites if site.has_type(sle_type)]
+    assert seen == expected and 0 < len(expected) < len(org.sites)
+
+
+@pytest.mark.parametrize("sle_type", ["wired", "wan"])
+def test_wired_and_wan_summaries_and_trends_match_the_summary_schemas(org: MistSimulator, sle_type: str) -> None:
+    site = next(site for site in org.sites if site.has_type(sle_type) and site.kind != "healthy")
+    # The site ids the simulator serves by default: application health hyphenated.
+    metrics = [m for m, key in TYPE_SITE_TO_ORG_METRIC.items() if key in TYPE_KEYS[sle_type] and "_" not in m]
+    assert len(metrics) == 3
+    for metric in metrics:
+        assert_valid(SUMMARY, _get(org, _site_path(SUMMARY, site, metric)).json())
+        trend = _get(org, _site_path(SUMMARY, site, metric).replace("/summary", "/summary-trend")).json()
+        assert_valid(SUMMARY_TREND, trend)
+        assert_valid(CLASSIFIERS, _get(org, _site_path(CLASSIFIERS, site, metric)).json())
+    assert_valid(SLE_METRICS, _get(org, _site_path(SLE_METRICS, site)).json())
+
+
+def test_the_degraded_share_org_serves_schema_valid_wired_and_wan_problems(share_org: MistSimulator) -> None:
+    degraded = [
+        (site, key) for site in share_org.sites for key, fraction in site.type_fractions.items() if fraction < 0.9
+    ]
+    assert {key for _, key in degraded} == {"switch-throughput", "wan-link-health"}
+    for site, key in degraded:
+        body = _get(share_org, _site_path(SUMMARY, site, key)).json()
+        assert_valid(SUMMARY, body)
 
 
 # --- site-level endpoints, for every kind of site --------------------------------------------------

@@ -47,7 +47,7 @@ SITE_SLE = "/api/v1/sites/{{site_id}}/sle/site/{{site_id}}"
 EXPECTED_REQUESTS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("/api/v1/self", ()),
     ("/api/v1/orgs/{{org_id}}/sites", ("limit", "page")),
-    ("/api/v1/orgs/{{org_id}}/insights/sites-sle", ("sle=wifi", "duration", "limit", "page")),
+    ("/api/v1/orgs/{{org_id}}/insights/sites-sle", ("sle={{sle}}", "duration", "limit", "page")),
     (SITE_SLE + "/metrics", ()),
     (SITE_SLE + "/metric/{{metric}}/classifiers", ()),
     (SITE_SLE + "/metric/{{metric}}/summary", ()),
@@ -193,6 +193,15 @@ def test_request_has_docs_assertions_and_auth(path: Path) -> None:
     asserts = pairs(blocks.get("assert", ""))
     assert asserts.get("res.status") == "eq 200"
     assert len(asserts) >= 2, "assert the key fields too, not only the status"
+
+
+def test_the_sites_sle_type_is_a_variable_defaulting_to_wifi_with_wired_and_wan_examples() -> None:
+    collection = parse_bru((BRUNO / "collection.bru").read_text(encoding="utf-8"))
+    request = parse_bru((BRUNO / "03-org-sites-sle.bru").read_text(encoding="utf-8"))
+    assert pairs(collection["vars:pre-request"]) == {"sle": "wifi"}
+    assert pairs(request["params:query"])["sle"] == "{{sle}}"
+    for example in ("`sle=wifi`", "`sle=wired`", "`sle=wan`"):
+        assert example in request["docs"]
 
 
 def test_ids_are_chained_by_scripts() -> None:

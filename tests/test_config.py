@@ -51,6 +51,7 @@ def test_keys_left_out_get_their_defaults() -> None:
         "classifier_detail": "degraded",
         "detail_reuse_minutes": 60,
         "root_cause": "major",
+        "types": ("wifi",),
     }
     assert loaded.thresholds.as_dict() == {"critical": 70, "major": 80, "warning": 90}
     assert loaded.notifications.repeat_interval == "4h"

@@ -204,6 +204,7 @@ SCHEMA: Dict[str, Any] = {
         "classifier_detail": Field("choice", "degraded", choices=("degraded", "all", "none")),
         "detail_reuse_minutes": Field("number", 60, minimum=0),
         "root_cause": Field("choice", "major", choices=("critical", "major", "none")),
+        "types": Field("sle_types", ("wifi",), choices=("wifi", "wired", "wan")),
     },
     "thresholds": {
         "critical": Field("number", 70, minimum=0, maximum=100),
@@ -278,6 +279,7 @@ _TYPE_WORDS = {
     "choice": "one of",
     "file_mode": 'a quoted octal file mode such as "0640"',
     "list": "a list",
+    "sle_types": "a list of SLE types such as [wifi, wired, wan]",
 }
 _FILE_MODE_PATTERN = re.compile(r"^[0-7]{3,4}$")
 # Reports must stay readable and writable by the tool; no execute, set-id or sticky bits.
@@ -362,11 +364,28 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
         return [item.strip() for item in value], None
     if kind == "file_mode":
         return _check_file_mode(value, path)
+    if kind == "sle_types":
+        return _check_sle_types(field, value, path, shown)
     if kind == "list":
         if not isinstance(value, list):
             return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
         return value, None
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _check_sle_types(field: Field, value: Any, path: str, shown: str) -> Tuple[Any, Optional[str]]:
+    """Return (the types as a tuple in the order wifi, wired, wan, None) or (None, error); wifi is required."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        return None, f"{path}: expected {_TYPE_WORDS[field.kind]}, got {shown}"
+    for item in value:
+        if item not in field.choices:
+            hint = _did_you_mean(item, field.choices)
+            return None, f"{path}: unknown SLE type {_describe(item, False)}, expected {', '.join(field.choices)}{hint}"
+    if "wifi" not in value:
+        return None, f"{path}: must include wifi (wired and wan are collected beside it), got {shown}"
+    return tuple(choice for choice in field.choices if choice in value), None
 
 
 def _check_listen(value: Any) -> Optional[str]:

@@ -44,6 +44,8 @@ class SleSettings:
     detail_reuse_minutes: float
     # Which site-metrics get an impact-summary root cause: critical, major (critical and major) or none.
     root_cause: str = "major"
+    # The SLE types to collect, in the order wifi, wired, wan; wifi always.
+    types: Tuple[str, ...] = ("wifi",)
 
 
 @dataclass(frozen=True)

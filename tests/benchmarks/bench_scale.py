@@ -4,6 +4,7 @@ Not part of the test run (pytest collects only tests/test_*.py). Run from the pr
 
     .venv/bin/python tests/benchmarks/bench_scale.py            # every scenario, about 2 minutes
     .venv/bin/python tests/benchmarks/bench_scale.py --quick    # 100 and 1,000 sites only
+    .venv/bin/python tests/benchmarks/bench_scale.py --all-types  # 1,000 sites with sle.types [wifi, wired, wan] only
 
 For each scenario the simulator runs in this process on loopback; `python src/main.py --mode report --config FILE`
 runs as a child process with a fresh reports directory (cold caches). Wall time is measured around the child,
@@ -53,6 +54,7 @@ EMAIL_ON = {
         },
     }
 }
+ALL_TYPES = {"sle": {"types": ["wifi", "wired", "wan"]}}
 MB = 1024 * 1024
 # The simulator keeps this many summary bodies; warming more than that would be wasted.
 SIMULATOR_SUMMARY_CACHE = 2048
@@ -72,6 +74,8 @@ class Measure:
     # Critical and major site-metrics (one impact-summary each with sle.root_cause: major) and the calls made.
     severe: int = 0
     impact_calls: int = 0
+    # Degraded site-metrics of the simulated org (with wired and WAN when the run collected them).
+    degraded: int = 0
 
 
 def formula(sites: int, degraded: int, severe: int = 0) -> int:
@@ -89,13 +93,21 @@ def severe_count(simulator: MistSimulator) -> int:
     )
 
 
-def degraded_count(simulator: MistSimulator) -> int:
-    return sum(
+def degraded_count(simulator: MistSimulator, types: bool = False) -> int:
+    """Degraded Wi-Fi site-metrics, and with types the degraded wired and WAN ones too."""
+    wifi = sum(
         1
         for site in simulator.sites
         for key, fraction in site.fractions.items()
         if key != "ap-availability" and fraction is not None and fraction < 0.9
     )
+    others = sum(1 for site in simulator.sites for fraction in site.type_fractions.values() if fraction < 0.9)
+    return wifi + (others if types else 0)
+
+
+def types_formula(sites: int, degraded: int, types: int = 3) -> int:
+    """The call floor with more SLE types: 1 + (1 + types) × ceil(sites / 1000) + degraded site-metrics."""
+    return 1 + (1 + types) * max(1, math.ceil(sites / PAGE_LIMIT)) + degraded
 
 
 def peak_rss_mb(usage: Any) -> float:
@@ -139,7 +151,7 @@ def email_sizes(reports: Path) -> tuple:
     return body / 1024, attachment / 1024
 
 
-def warm_up(simulator: MistSimulator, every_metric: bool) -> None:
+def warm_up(simulator: MistSimulator, every_metric: bool, types: bool = False) -> None:
     """Have the simulator build and cache the bodies a run will ask for, then zero its counters.
 
     The simulator shares this machine's CPUs with the measured process; a real Mist cloud builds its answers
@@ -155,7 +167,18 @@ def warm_up(simulator: MistSimulator, every_metric: bool) -> None:
     try:
         client.get_paged_array(f"/orgs/{simulator.org_id}/sites")
         client.get_paged_results(f"/orgs/{simulator.org_id}/insights/sites-sle", {"sle": "wifi", "duration": "1d"})
-        paths = [
+        type_paths: List[str] = []
+        if types:
+            for sle_type in ("wired", "wan"):
+                path = f"/orgs/{simulator.org_id}/insights/sites-sle"
+                client.get_paged_results(path, {"sle": sle_type, "duration": "1d"})
+            type_paths = [
+                f"/sites/{site.id}/sle/site/{site.id}/metric/{key.replace('_', '-')}/summary"
+                for site in simulator.sites
+                for key, fraction in site.type_fractions.items()
+                if fraction < 0.9
+            ]
+        paths = type_paths + [
             f"/sites/{site.id}/sle/site/{site.id}/metric/{metric}/summary"
             for site in simulator.sites
             for key, fraction in site.fractions.items()
@@ -189,7 +212,8 @@ def measure(
         config_path = write_config(
             directory / "config.yaml", deep_merge(base_config(simulator.base_url, directory), overrides)
         )
-        warm_up(simulator, overrides.get("sle", {}).get("classifier_detail") == "all")
+        sle = overrides.get("sle", {})
+        warm_up(simulator, sle.get("classifier_detail") == "all", "types" in sle)
         for number in range(1 + warm_runs):
             simulator.reset_counters()
             wall, code, rss = run_child(config_path, directory / f"run{number}.log")
@@ -207,6 +231,7 @@ def measure(
                     simulator.calls_matching("/impact-summary"),
                 )
             )
+            results[-1].degraded = degraded_count(simulator, types="types" in overrides.get("sle", {}))
             if code != 0:
                 sys.stderr.write((directory / f"run{number}.log").read_text(encoding="utf-8", errors="replace")[-3000:])
     shutil.rmtree(directory, ignore_errors=True)
@@ -343,6 +368,32 @@ def versus_sequential(sites: int, latency_ms: float, share: float, workdir: Path
     print(f"\nspeed-up, both measured: {sequential.wall_s / ours.wall_s:.0f}x")
 
 
+def all_types(sites: int, latency_ms: float, share: float, workdir: Path) -> None:
+    """sle.types [wifi, wired, wan] against Wi-Fi alone on the same org: wall time and calls at the floor."""
+    print(
+        f"\n## {sites:,} sites at {latency_ms:g} ms, {share:.0%} degraded: sle.types [wifi] vs [wifi, wired, wan] "
+        "(cold caches)\n"
+    )
+    wifi = measure(sites, latency_ms, share, {}, workdir)[0]
+    every = measure(sites, latency_ms, share, ALL_TYPES, workdir)[0]
+    table(
+        ["sle.types", "wall s", "API calls", "floor", "degraded site-metrics", "peak RSS MB", "exit"],
+        [
+            [
+                name,
+                f"{run.wall_s:.2f}",
+                f"{run.calls:,}",
+                f"{types_formula(sites, run.degraded, count):,}",
+                f"{run.degraded:,}",
+                f"{run.peak_rss_mb:.0f}",
+                str(run.exit_code),
+            ]
+            for name, run, count in (("[wifi]", wifi, 1), ("[wifi, wired, wan]", every, 3))
+        ],
+    )
+    print("\nfloor = 1 + (1 + types) × ceil(sites / 1000) + degraded site-metrics")
+
+
 class SharedClock:
     """The injected clock of the simulated hour: aware datetimes for the tool, epoch seconds for the simulator."""
 
@@ -403,10 +454,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seed-sites", type=int, default=100, help="org size at which the seed-like run is measured")
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 sites only, no other scenario")
     parser.add_argument("--root-cause", action="store_true", help="only the root cause on/off scenario (1,000 sites)")
+    parser.add_argument(
+        "--all-types", action="store_true", help="only 1,000 sites with sle.types [wifi, wired, wan] vs [wifi]"
+    )
     args = parser.parse_args(argv)
     if args.root_cause:
         with tempfile.TemporaryDirectory(prefix="bench_scale_") as work:
             root_cause_cost(1000, args.latency_ms, args.degraded, Path(work))
+        return 0
+    if args.all_types:
+        with tempfile.TemporaryDirectory(prefix="bench_scale_") as work:
+            all_types(1000, args.latency_ms, args.degraded, Path(work))
         return 0
     sizes = [size for size in args.sizes if size <= 1000] if args.quick else args.sizes
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
@@ -418,6 +476,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             root_cause_cost(1000, args.latency_ms, args.degraded, workdir)
             versus_sequential(200, 20, args.degraded, workdir)
             simulated_hour(10_000, 0.05, workdir)
+            all_types(1000, args.latency_ms, args.degraded, workdir)
     return 0
 
 

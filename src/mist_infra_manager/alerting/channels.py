@@ -258,7 +258,7 @@ def _view_of(result: RunResult, problem: Any, reason: str, first_seen: Optional[
     site = next((s for s in result.sites if s.id == problem.site_id), None)
     metric = site.metrics.get(problem.metric) if site is not None else None
     top = metric.top_classifier if metric is not None else None
-    names = {m.key: m.name for m in catalog.METRICS}
+    names = {m.key: m.name for m in catalog.ALL_METRICS}
     return ProblemView(
         site_id=problem.site_id,
         site_name=problem.site_name,

@@ -97,7 +97,7 @@ def _plural(count: int, word: str, plural: Optional[str] = None) -> str:
 
 def metric_names() -> Dict[str, str]:
     """Return the display name of every metric key."""
-    return {metric.key: metric.name for metric in catalog.METRICS}
+    return {metric.key: metric.name for metric in catalog.ALL_METRICS}
 
 
 def alert_kind(result: RunResult, decision: Decision) -> str:

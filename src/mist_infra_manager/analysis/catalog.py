@@ -12,12 +12,17 @@ from typing import Dict, List, Optional, Tuple
 
 @dataclass(frozen=True)
 class Metric:
-    """One Wi-Fi SLE: its key in org sites-sle, its id on the site SLE endpoints, its display name."""
+    """One SLE: its key in org sites-sle, its id on the site SLE endpoints, its display name, its SLE type.
+
+    site_metric_fallbacks: further ids to try, in order, when the site SLE endpoints answer 404 to site_metric_id.
+    """
 
     key: str
     site_metric_id: str
     name: str
     classifier_ids: Tuple[str, ...]
+    sle_type: str = "wifi"
+    site_metric_fallbacks: Tuple[str, ...] = ()
 
     @property
     def short_name(self) -> str:
@@ -103,6 +108,20 @@ METRICS: Tuple[Metric, ...] = (
     ),
 )
 
+# Wired (EX switches) and WAN (SRX / Session Smart gateways) SLEs, served by the same endpoints with
+# sle=wired|wan (REFERENCE §11). Their classifier ids are not documented: they always come from the API.
+OTHER_METRICS: Tuple[Metric, ...] = (
+    Metric("switch-health", "switch-health", "Switch Health", (), "wired"),
+    Metric("switch-throughput", "switch-throughput", "Switch Throughput", (), "wired"),
+    Metric("switch-bandwidth", "switch-bandwidth", "Switch Bandwidth", (), "wired"),
+    Metric("gateway-health", "gateway-health", "Gateway Health", (), "wan"),
+    Metric("wan-link-health", "wan-link-health", "WAN Link Health", (), "wan"),
+    # The org result spells it application_health; the site metric id is most likely hyphenated.
+    Metric("application-health", "application-health", "Application Health", (), "wan", ("application_health",)),
+)
+# Every metric the tool knows, Wi-Fi first: the order of every table with more than one SLE type.
+ALL_METRICS: Tuple[Metric, ...] = METRICS + OTHER_METRICS
+
 SHORT_NAMES: Dict[str, str] = {
     "time-to-connect": "TTC",
     "successful-connect": "Connects",
@@ -111,9 +130,17 @@ SHORT_NAMES: Dict[str, str] = {
     "throughput": "Thruput",
     "capacity": "Capacity",
     "ap-health": "AP Health",
+    "switch-health": "Sw Health",
+    "switch-throughput": "Sw Thru",
+    "switch-bandwidth": "Sw BW",
+    "gateway-health": "GW Health",
+    "wan-link-health": "WAN Link",
+    "application-health": "App Hlth",
 }
 
 METRICS_BY_KEY: Dict[str, Metric] = {metric.key: metric for metric in METRICS}
+# Wi-Fi, wired and WAN: look up any metric key a run can hold.
+ALL_METRICS_BY_KEY: Dict[str, Metric] = {metric.key: metric for metric in ALL_METRICS}
 METRIC_KEYS: Tuple[str, ...] = tuple(metric.key for metric in METRICS)
 
 # The seed's display names where plain title-casing would read wrong.
@@ -174,6 +201,12 @@ _WORD_SPELLINGS: Dict[str, str] = {
     "okc": "OKC",
     "wifi": "WiFi",
     "rf": "RF",
+    "cpu": "CPU",
+    "isp": "ISP",
+    "wan": "WAN",
+    "lan": "LAN",
+    "poe": "PoE",
+    "mtu": "MTU",
     "11r": "11r",
     "to": "to",
 }
@@ -193,6 +226,14 @@ def classifier_display_name(classifier_id: str) -> str:
 
 # (words that must all appear in the classifier id, action). First match wins, so specific rules go first.
 _ACTIONS: List[Tuple[Tuple[str, ...], str]] = [
+    # Wired and WAN (their ids come from the API; these match the words they are likely to contain).
+    (("switch", "unreachable"), "Check the switch: power, uplink, and its reachability of the Mist cloud."),
+    (("gateway", "disconnected"), "Check the gateway: power, WAN circuits, and its reachability of the Mist cloud."),
+    (("isp",), "Check the ISP circuit of the WAN link: provider status, loss and latency on the link."),
+    (("application",), "Check the WAN path of the affected applications: link choice, latency, loss and jitter."),
+    (("storm",), "Find the source of the broadcast storm: loops, STP state and storm-control on access ports."),
+    (("port-flap",), "Check the flapping switch ports: cabling, optics, and the devices behind them."),
+    (("congestion",), "Check switch port and uplink utilisation: add uplink capacity or rate-limit heavy users."),
     (("dhcp",), "Check the DHCP server and relay: scope exhaustion, relay (ip helper) reachability, lease times."),
     (("dns",), "Check the DNS servers handed out by DHCP: reachability and response times."),
     (("arp",), "Check the default gateway: ARP responses, VLAN tagging on the AP uplinks."),

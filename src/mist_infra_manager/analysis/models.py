@@ -101,6 +101,9 @@ class SiteResult:
     num_aps: Optional[int]
     num_clients: Optional[int]
     metrics: Dict[str, MetricResult]
+    # From the wired and WAN sites-sle results (sle.types); None when that type is not collected or not reported.
+    num_switches: Optional[int] = None
+    num_gateways: Optional[int] = None
 
 
 @dataclass
@@ -143,6 +146,8 @@ class RunResult:
     notes: List[str] = field(default_factory=list)
     # Filled by the trend analyzer; None until then.
     trends: Optional[Dict[str, Any]] = None
+    # The SLE types collected (sle.types): "wifi", then "wired" and "wan" when configured.
+    types: List[str] = field(default_factory=lambda: ["wifi"])
 
     @property
     def deferred_count(self) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from mist_infra_manager.analysis import catalog, sle_monitor
+from mist_infra_manager.analysis import catalog, sle_monitor, sle_types
 from mist_infra_manager.analysis.models import ALERT_SEVERITIES, SEVERITY_RANK, RunResult
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -86,8 +86,11 @@ def iso(moment: datetime) -> str:
 
 
 def snapshot_from_result(result: RunResult) -> Snapshot:
-    """Return the compact snapshot of a run, metrics in catalog order."""
-    metrics = list(catalog.METRIC_KEYS)
+    """Return the compact snapshot of a run: the metrics of its SLE types, in catalog order.
+
+    Each snapshot names its metrics, so snapshots of Wi-Fi-only runs and of runs with wired and WAN mix freely.
+    """
+    metrics = list(sle_types.metric_keys(result.types))
     site_ids: List[str] = []
     clients: List[Optional[int]] = []
     pcts: List[Optional[float]] = []
@@ -191,7 +194,7 @@ def _change(
         "site_id": site_id,
         "site_name": site_name,
         "metric": metric,
-        "metric_name": catalog.METRICS_BY_KEY[metric].name if metric in catalog.METRICS_BY_KEY else metric,
+        "metric_name": catalog.ALL_METRICS_BY_KEY[metric].name if metric in catalog.ALL_METRICS_BY_KEY else metric,
         "previous_pct": previous[0],
         "current_pct": current[0],
         "delta_pp": round(current[0] - previous[0], DELTA_DIGITS),
@@ -341,7 +344,7 @@ def build_trends(
         values = [per_date[day].get(key) for day in dates]
         series = [{"date": day.isoformat(), "pct": value} for day, value in zip(dates, values)]
         org[key] = {
-            "name": catalog.METRICS_BY_KEY[key].name if key in catalog.METRICS_BY_KEY else key,
+            "name": catalog.ALL_METRICS_BY_KEY[key].name if key in catalog.ALL_METRICS_BY_KEY else key,
             "current_pct": current_org.get(key),
             "previous_pct": previous_org.get(key),
             "series_7d": series,

@@ -4,8 +4,9 @@
 per-site-metric `/summary` calls that `sle.classifier_detail` asks for, on a bounded worker pool:
 reused from the detail cache where allowed, worst first as far as the API call budget goes, the rest
 deferred to the next run; then the root-cause phase (mist/root_cause_fetch.py, `sle.root_cause`).
-Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric, plus one impact-summary per
-critical/major site-metric (three on the /summary-trend path).
+Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric, ceil(sites / 1000) more per SLE type
+beside Wi-Fi (`sle.types`: wired, wan; see analysis/sle_types), plus one impact-summary per critical/major
+site-metric (three on the /summary-trend path).
 
 The run is incomplete (RunResult.complete false, each cause in `problems`) when a call failed, sites-sle
 values could not be read (NaN, outside 0..1), a paged list ended short of the total the API announced, or
@@ -22,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from mist_infra_manager.analysis import catalog, insights_analyzer, sle_monitor
+from mist_infra_manager.analysis import catalog, insights_analyzer, sle_monitor, sle_types
 from mist_infra_manager.analysis.models import (
     ALERT_SEVERITIES,
     DETAIL_DEFERRED,
@@ -65,6 +66,8 @@ class CollectionSettings:
     detail_reuse_minutes: float = 60.0
     # sle.root_cause: critical, major (critical and major) or none (mist/root_cause_fetch.py).
     root_cause: str = "major"
+    # The SLE types collected (sle.types): wifi always, wired and wan when configured.
+    types: Tuple[str, ...] = sle_types.DEFAULT_TYPES
     # Seconds after the run's start when it stops making API calls; None: no deadline.
     run_timeout_seconds: Optional[float] = None
 
@@ -86,6 +89,7 @@ class CollectionSettings:
             sites_cache_minutes=config.mist.sites_cache_minutes,
             detail_reuse_minutes=config.sle.detail_reuse_minutes,
             root_cause=config.sle.root_cause,
+            types=tuple(config.sle.types),
         )
 
 
@@ -239,17 +243,9 @@ class DetailFetcher:
         self.problems: List[str] = []
         self.notes: List[str] = []
 
-    def _summary_body(self, site_id: str, metric_id: str) -> Tuple[Any, str]:
-        with self._lock:
-            endpoint = self.endpoint
-        base = f"/sites/{site_id}/sle/site/{site_id}/metric/{metric_id}"
-        try:
-            body, _ = self.client.get(f"{base}/{endpoint}", {"duration": self.duration})
-            return body, endpoint
-        except NotFoundError:
-            if endpoint == SUMMARY_TREND:
-                raise
-        # The fallback is a second call: it needs its own share of the budget and time, like the first.
+    def _check_another_call(self) -> None:
+        """Raise _NoCallLeft when the deadline or the budget leaves no room for a fallback call."""
+        # A fallback is a further call: it needs its own share of the budget and time, like the first.
         if self.deadline_passed():
             with self._lock:
                 self.past_deadline += 1
@@ -257,7 +253,32 @@ class DetailFetcher:
         if self.budget is not None and not self.budget.take():
             self.budget_exhausted = True
             raise _NoCallLeft()
-        body, _ = self.client.get(f"{base}/{SUMMARY_TREND}", {"duration": self.duration})
+
+    def _first_found(self, site_id: str, metric_ids: Sequence[str], endpoint: str) -> Any:
+        """Return the body of the first metric id the endpoint knows; raises NotFoundError when none is known."""
+        for number, metric_id in enumerate(metric_ids):
+            if number:
+                self._check_another_call()
+            try:
+                body, _ = self.client.get(
+                    f"/sites/{site_id}/sle/site/{site_id}/metric/{metric_id}/{endpoint}", {"duration": self.duration}
+                )
+                return body
+            except NotFoundError:
+                if number == len(metric_ids) - 1:
+                    raise
+        raise AssertionError("no metric id to ask for")
+
+    def _summary_body(self, site_id: str, metric_ids: Sequence[str]) -> Tuple[Any, str]:
+        with self._lock:
+            endpoint = self.endpoint
+        try:
+            return self._first_found(site_id, metric_ids, endpoint), endpoint
+        except NotFoundError:
+            if endpoint == SUMMARY_TREND:
+                raise
+        self._check_another_call()
+        body = self._first_found(site_id, metric_ids, SUMMARY_TREND)
         with self._lock:
             if self.endpoint == SUMMARY:
                 logger.warning(
@@ -282,9 +303,9 @@ class DetailFetcher:
             self.budget_exhausted = True
             metric.detail = DETAIL_DEFERRED
             return
-        metric_id = catalog.METRICS_BY_KEY[metric.key].site_metric_id
         try:
-            body, endpoint = self._summary_body(site.id, metric_id)
+            # Wi-Fi metrics have one id; application-health has two spellings (REFERENCE §11).
+            body, endpoint = self._summary_body(site.id, sle_types.site_metric_ids(metric.key))
         except _NoCallLeft:
             metric.detail = DETAIL_DEFERRED
             return
@@ -322,6 +343,9 @@ class DetailFetcher:
         if breakdown.unusable is not None:
             self._unusable(site, metric, endpoint, breakdown.unusable)
             return
+        for stat in breakdown.classifiers:
+            # Wired and WAN impact counts switches or gateways, not APs.
+            stat.aps = sle_types.without_device_counts(metric.key, stat.aps)
         sle_monitor.apply_breakdown(metric, breakdown, endpoint, self.thresholds)
         metric.detail = DETAIL_FETCHED
 
@@ -452,6 +476,42 @@ def _org_phase(
     return site_list, sle_first, sle_results, False
 
 
+def _type_phase(
+    client: MistClient, org_id: str, settings: CollectionSettings
+) -> Tuple[Dict[str, List[Any]], List[str], List[str]]:
+    """Return the wired and WAN sites-sle results the settings ask for (type -> results), problems, failed types.
+
+    One paged org call per type beside Wi-Fi, the types side by side. A type whose call fails (but for the
+    token or the rate limit, which end the run) is no data at every site and makes the run incomplete; the
+    other types still report.
+    """
+    types = [sle_type for sle_type in sle_types.ordered_types(settings.types) if sle_type != sle_types.WIFI]
+    if not types:
+        return {}, [], []
+    path = f"/orgs/{org_id}/insights/sites-sle"
+    workers = max(1, settings.max_workers // len(types))
+
+    def fetch(sle_type: str) -> List[Any]:
+        _, results = client.get_paged_results(path, {"sle": sle_type, "duration": settings.duration}, parallel=workers)
+        return results
+
+    results: Dict[str, List[Any]] = {}
+    problems: List[str] = []
+    failed: List[str] = []
+    with ThreadPoolExecutor(max_workers=len(types), thread_name_prefix="types") as pool:
+        futures = {sle_type: pool.submit(fetch, sle_type) for sle_type in types}
+        for sle_type, future in futures.items():
+            try:
+                results[sle_type] = future.result()
+            except (AuthError, RateLimitError):
+                raise
+            except MistApiError as error:
+                results[sle_type] = []
+                failed.append(sle_type)
+                problems.append(f"sites-sle sle={sle_type}: {error}; its SLEs show as no data")
+    return results, problems, failed
+
+
 def collect(
     client: MistClient,
     settings: CollectionSettings,
@@ -478,12 +538,15 @@ def collect(
             org_id, org_name = find_org(client.get_self(), settings.org_id)
             logger.info("Collecting the SLEs of org %s (%s)", org_name, org_id)
             site_list, sle_first, sle_results, from_cache = _org_phase(client, org_id, settings, state_directory, now)
+            type_results, type_problems, failed_types = _type_phase(client, org_id, settings)
         except RateLimitError as error:
             # Nothing can be reported without the org calls; the next runs learn when the token is free again.
             blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, error.retry_after)
             raise
         sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
+        notes.extend(sle_types.merge_types(sites, type_results, settings.thresholds, failed_types))
         problems = _org_problems(sites, client.shortfalls)
+        problems.extend(type_problems)
         logger.info(
             "%d sites%s, %d with SLE results",
             len(sites),
@@ -684,4 +747,5 @@ def finish_result(
         problems=list(problems),
         detail_source=detail_source,
         notes=notes,
+        types=sle_types.ordered_types(settings.types),
     )

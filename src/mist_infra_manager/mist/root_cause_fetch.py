@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from mist_infra_manager.analysis import catalog, root_cause
+from mist_infra_manager.analysis import root_cause, sle_types
 from mist_infra_manager.analysis.models import DETAIL_FETCHED, MetricResult, SiteResult, priority
 from mist_infra_manager.mist import call_budget
 from mist_infra_manager.mist.call_budget import format_time, parse_time
@@ -266,14 +266,28 @@ class CauseFetcher:
         number = count if isinstance(count, (int, float)) and not isinstance(count, bool) and count >= 0 else None
         return True, None if number is None else int(number)
 
+    def _impact_summary(self, site: SiteResult, metric_key: str, classifier: str) -> Tuple[str, Any]:
+        """Return (the metric's base path, the impact-summary body or None when not taken); raises NotFoundError.
+
+        A metric with a second spelling (WAN application-health / application_health) is asked again on a 404.
+        """
+        ids = sle_types.site_metric_ids(metric_key)
+        for index, metric_id in enumerate(ids):
+            base = f"/sites/{site.id}/sle/site/{site.id}/metric/{metric_id}"
+            try:
+                return base, self._get(f"{base}/impact-summary", {"duration": self.duration, "classifier": classifier})
+            except NotFoundError:
+                if index == len(ids) - 1:
+                    raise
+        raise NotFoundError(f"no site metric id for {metric_key}")
+
     def fetch(self, site: SiteResult, metric: MetricResult) -> None:
         """Fill one metric's root cause (and missing users/aps); leaves it unfetched when stopped or out of budget."""
         top = metric.top_classifier
         if top is None or metric.sle_pct is None:
             return
-        base = f"/sites/{site.id}/sle/site/{site.id}/metric/{catalog.METRICS_BY_KEY[metric.key].site_metric_id}"
         try:
-            body = self._get(f"{base}/impact-summary", {"duration": self.duration, "classifier": top.id})
+            base, body = self._impact_summary(site, metric.key, top.id)
             if body is None:
                 self._defer(site, metric)
                 return

@@ -68,6 +68,8 @@ def sle_families(result: RunResult, sites: str) -> Iterator[Metric]:
     )
     clients = GaugeMetricFamily("mist_site_clients", "Clients seen at a site in the SLE window", labels=SITE_LABELS)
     aps = GaugeMetricFamily("mist_site_aps", "Access points of a site", labels=SITE_LABELS)
+    switches = GaugeMetricFamily("mist_site_switches", "Switches of a site (sle.types wired)", labels=SITE_LABELS)
+    gateways = GaugeMetricFamily("mist_site_gateways", "WAN gateways of a site (sle.types wan)", labels=SITE_LABELS)
     severity = GaugeMetricFamily(
         "mist_sle_severity", "1 for the current severity of a site-metric", labels=[*SITE_LABELS, "metric", "severity"]
     )
@@ -77,6 +79,10 @@ def sle_families(result: RunResult, sites: str) -> Iterator[Metric]:
             clients.add_metric(labels, site.num_clients)
         if site.num_aps is not None:
             aps.add_metric(labels, site.num_aps)
+        if site.num_switches is not None:
+            switches.add_metric(labels, site.num_switches)
+        if site.num_gateways is not None:
+            gateways.add_metric(labels, site.num_gateways)
         for key, metric in site.metrics.items():
             severity.add_metric([*labels, key, metric.severity], 1)
             if metric.sle_pct is not None:
@@ -87,6 +93,8 @@ def sle_families(result: RunResult, sites: str) -> Iterator[Metric]:
                 if stat.degraded_pct is not None:
                     classifier.add_metric([*labels, key, stat.id], stat.degraded_pct / PERCENT)
     yield from (ratio, classifier, clients, aps, severity)
+    # Only with the wired or WAN type collected: a Wi-Fi-only run exports what it always did.
+    yield from (family for family in (switches, gateways) if family.samples)
     org_ratio = GaugeMetricFamily(
         "mist_org_sle_ratio", "Client-weighted SLE of the org per metric, 0..1", labels=["org_id", "metric"]
     )

@@ -10,10 +10,10 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from mist_infra_manager import logging_setup, text_safety
-from mist_infra_manager.analysis import catalog, root_cause, sle_monitor, trend_analyzer
+from mist_infra_manager.analysis import catalog, root_cause, sle_monitor, sle_types, trend_analyzer
 from mist_infra_manager.analysis.models import (
     ALERT_SEVERITIES,
     ClassifierStat,
@@ -95,15 +95,21 @@ def _metric_document(metric: MetricResult) -> Dict[str, Any]:
     return document
 
 
-def _site_document(site: SiteResult) -> Dict[str, Any]:
-    return {
+def _site_document(site: SiteResult, types: List[str]) -> Dict[str, Any]:
+    document: Dict[str, Any] = {
         "id": site.id,
         "name": site.name,
         "status": site.status,
         "num_aps": site.num_aps,
         "num_clients": site.num_clients,
-        "metrics": {key: _metric_document(metric) for key, metric in site.metrics.items()},
     }
+    # Additive: the device counts of the types collected beside Wi-Fi (sle.types).
+    if sle_types.WIRED in types:
+        document["num_switches"] = site.num_switches
+    if sle_types.WAN in types:
+        document["num_gateways"] = site.num_gateways
+    document["metrics"] = {key: _metric_document(metric) for key, metric in site.metrics.items()}
+    return document
 
 
 def _insight_document(insight: Insight) -> Dict[str, Any]:
@@ -136,7 +142,8 @@ def dashboard_document(result: RunResult) -> Dict[str, Any]:
         "severity_counts": result.severity_counts,
         "detail_source": result.detail_source,
         "deferred": result.deferred_count,
-        "sites": [_site_document(site) for site in result.sites],
+        "types": list(result.types),
+        "sites": [_site_document(site, result.types) for site in result.sites],
         "insights": [_insight_document(insight) for insight in result.insights],
         "api": {"calls": result.api_calls, "base_url": result.base_url},
     }
@@ -235,7 +242,10 @@ def _build_environment() -> Any:
     environment.filters["iso"] = iso
     environment.filters["laid_out"] = _laid_out
     environment.filters["by_id"] = lambda stats: {stat.id: stat for stat in stats}
-    environment.globals["metrics"] = catalog.METRICS
+    # Every known metric: templates keep those of the run's types (`m.sle_type in result.types`).
+    environment.globals["metrics"] = catalog.ALL_METRICS
+    environment.globals["type_labels"] = sle_types.TYPE_LABELS
+    environment.globals["type_metrics"] = lambda sle_type: sle_types.metrics_of([sle_type])
     environment.globals["recommended_action"] = catalog.recommended_action
     environment.globals["share"] = root_cause.format_share
     environment.globals["dimension_names"] = root_cause.DIMENSION_NAMES
@@ -265,13 +275,38 @@ def _grid_cell(metric: MetricResult) -> str:
     return f"{sle_monitor.format_sle(metric.sle_pct)}{_SEVERITY_MARKS.get(metric.severity, '')}".rjust(GRID_CELL_WIDTH)
 
 
-def status_grid(result: RunResult, sites: Optional[List[SiteResult]] = None) -> List[str]:
-    """Return the text status grid: a header line, then one line per site (default every site), worst first."""
-    header = (
-        "Site".ljust(GRID_NAME_WIDTH)
-        + " Status   "
-        + "".join(metric.short_name.rjust(GRID_CELL_WIDTH) for metric in catalog.METRICS)
+GRID_GROUP_SEPARATOR = " |"
+
+
+def _grid_row(types: List[str], cells: Callable[[catalog.Metric], str]) -> str:
+    """Return a grid row's metric cells: one column group per SLE type, " |" between the groups."""
+    return GRID_GROUP_SEPARATOR.join(
+        "".join(cells(metric) for metric in sle_types.metrics_of([sle_type])) for sle_type in types
     )
+
+
+def _grid_group_line(types: List[str]) -> str:
+    """Return the line above the grid header naming each type's column group."""
+    groups = [
+        f"-- {sle_types.TYPE_LABELS[sle_type]} ".ljust(GRID_CELL_WIDTH * len(sle_types.metrics_of([sle_type])), "-")
+        for sle_type in types
+    ]
+    return " " * (GRID_NAME_WIDTH + len(" Status   ")) + GRID_GROUP_SEPARATOR.join(groups)
+
+
+def status_grid(result: RunResult, sites: Optional[List[SiteResult]] = None) -> List[str]:
+    """Return the text status grid: a header line, then one line per site (default every site), worst first.
+
+    With more than one SLE type (sle.types) the header has two lines: the type of each column group, then
+    the metric names; each group is separated by " |".
+    """
+    types = list(result.types)
+    header = (
+        "Site".ljust(GRID_NAME_WIDTH) + " Status   " + _grid_row(types, lambda m: m.short_name.rjust(GRID_CELL_WIDTH))
+    )
+    if len(types) > 1:
+        # LaidOut: the templates keep the line feed between the two header lines.
+        header = LaidOut(_grid_group_line(types) + "\n" + header)
     lines = [header]
     for site in result.sites if sites is None else sites:
         # Escaped before it is cut to width, so the columns stay aligned.
@@ -280,7 +315,7 @@ def status_grid(result: RunResult, sites: Optional[List[SiteResult]] = None) -> 
         lines.append(
             name.ljust(GRID_NAME_WIDTH)
             + f" {site.status:<8} "
-            + "".join(_grid_cell(site.metrics[metric.key]) for metric in catalog.METRICS)
+            + _grid_row(types, lambda m, site=site: _grid_cell(site.metrics[m.key]))  # type: ignore[misc]
         )
     return lines
 
@@ -301,7 +336,7 @@ def action_families(result: RunResult) -> List[Dict[str, Any]]:
 
 def metric_rows(result: RunResult) -> Dict[str, List[SiteResult]]:
     """Return per metric key the sites below the warning threshold on it, lowest SLE % first."""
-    rows: Dict[str, List[SiteResult]] = {metric.key: [] for metric in catalog.METRICS}
+    rows: Dict[str, List[SiteResult]] = {metric.key: [] for metric in sle_types.metrics_of(result.types)}
     for site in result.sites:
         for key, metric in site.metrics.items():
             if key in rows and metric.severity in ALERT_SEVERITIES:

@@ -30,6 +30,8 @@ def demo_raw_config(base_url: str, token: str, directory: Path) -> Dict[str, Any
     return {
         "mist": {"api_token": token, "base_url": base_url},
         "reports": {"directory": str(directory)},
+        # Wired and WAN beside Wi-Fi: the simulator's switch problem shows in the demo's reports and email.
+        "sle": {"types": ["wifi", "wired", "wan"]},
         "logging": {"file": str(directory / "mist_infra_manager.log")},
         "notifications": {
             "enabled": True,

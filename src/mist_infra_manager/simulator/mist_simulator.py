@@ -106,6 +106,10 @@ ENABLED_SITE_METRICS = (
 SUPPORTED_SITE_METRICS = (
     *ENABLED_SITE_METRICS[:6],
     "roaming-v2",
+    "switch-health",
+    "switch-throughput",
+    "switch-bandwidth",
+    "application-health",
     "ap-availability",
     "ap-health",
     "switch_health",
@@ -187,6 +191,48 @@ METRIC_LABELS: Dict[str, Tuple[str, str]] = {
     "ap-health": ("%", "ap-minutes"),
     AP_AVAILABILITY: ("%", "ap-minutes"),
 }
+
+# --- Wired and WAN SLEs (sites-sle?sle=wired|wan, schemas org_site_sle_wired/wan_result) -------------
+# Org result keys; the WAN one is spelled application_health, as in the schema.
+WIRED_KEYS = ("switch-health", "switch-throughput", "switch-bandwidth")
+WAN_KEYS = ("gateway-health", "wan-link-health", "application_health")
+TYPE_KEYS: Dict[str, Tuple[str, ...]] = {"wired": WIRED_KEYS, "wan": WAN_KEYS}
+TYPE_METRIC_KEYS = (*WIRED_KEYS, *WAN_KEYS)
+TYPE_COUNT_KEYS = {"wired": "num_switches", "wan": "num_gateways"}
+# Site SLE metric id -> org key. Which spelling of application health a site serves is a simulator option.
+TYPE_SITE_TO_ORG_METRIC = {key: key for key in TYPE_METRIC_KEYS}
+TYPE_SITE_TO_ORG_METRIC["application-health"] = "application_health"
+DEFAULT_APPLICATION_HEALTH_IDS = ("application-health",)
+# Sites with switches: index % WIRED_EVERY != WIRED_SKIP; with gateways: even indexes. The no_data site has neither.
+WIRED_EVERY = 3
+WIRED_SKIP = 2
+WAN_EVERY = 2
+SWITCHES_RANGE = (1, 6)
+GATEWAYS_RANGE = (1, 2)
+SWITCH_MINUTES_PER_SWITCH_HOUR = 60.0
+# Wired and WAN classifier ids are not documented (REFERENCE §11): these are invented, in the API's slug style.
+CLASSIFIERS.update(
+    {
+        "switch-health": ("switch-unreachable", "system-cpu", "system-memory", "system-temperature", "system-power"),
+        "switch-throughput": ("interface-congestion", "interface-cable-issues", "interface-port-flap", "storm-control"),
+        "switch-bandwidth": ("uplink-congestion", "access-congestion"),
+        "gateway-health": ("gateway-disconnected", "system-cpu", "system-memory", "table-capacity"),
+        "wan-link-health": (
+            "isp-reachability",
+            "interface-errors",
+            "network-latency",
+            "network-jitter",
+            "network-loss",
+        ),
+        "application_health": ("application-latency", "application-jitter", "application-loss"),
+    }
+)
+METRIC_LABELS.update({key: ("%", "switch-minutes") for key in WIRED_KEYS})
+METRIC_LABELS.update({"gateway-health": ("%", "gateway-minutes"), "wan-link-health": ("%", "link-minutes")})
+METRIC_LABELS["application_health"] = ("%", "user-minutes")
+DEVICE_MINUTE_KEYS = ("ap-health", AP_AVAILABILITY, *WIRED_KEYS, "gateway-health", "wan-link-health")
+# Stable numbers per metric (seeds of the weight pools and series): the Wi-Fi ones keep theirs.
+METRIC_NUMBERS = {key: number for number, key in enumerate((*ALL_METRIC_KEYS, *TYPE_METRIC_KEYS))}
 USER_MINUTES_PER_CLIENT_HOUR = 30.0
 CONNECTIONS_PER_CLIENT_HOUR = 0.6
 ROAMS_PER_CLIENT_HOUR = 0.3
@@ -293,6 +339,18 @@ SPECIAL_METRICS: Dict[str, Dict[str, Tuple[float, Dict[str, float]]]] = {
         "coverage": (0.89, {"weak-signal": 0.70, "asymmetry-uplink": 0.20, "asymmetry-downlink": 0.10}),
     },
 }
+# Default org: index -> {org key: (fraction, non-zero classifier weights)} of the wired and WAN problems.
+# Site 7 is the switch problem --demo shows; 8 (WAN only) and 10 have WAN problems.
+SPECIAL_TYPE_METRICS: Dict[int, Dict[str, Tuple[float, Dict[str, float]]]] = {
+    7: {"switch-health": (0.72, {"switch-unreachable": 0.6, "system-power": 0.25, "system-cpu": 0.15})},
+    8: {"wan-link-health": (0.84, {"isp-reachability": 0.7, "network-latency": 0.2, "network-loss": 0.1})},
+    10: {
+        "application_health": (0.86, {"application-latency": 0.5, "application-loss": 0.3, "application-jitter": 0.2})
+    },
+}
+# With degraded_share: the planned sites whose ordinal j % TYPE_PLAN_EVERY hits these also get this type metric low.
+TYPE_PLAN_EVERY = 4
+TYPE_PLAN: Dict[int, str] = {1: "switch-throughput", 3: "wan-link-health"}
 CITIES: Tuple[Tuple[str, str, str, str, float, float], ...] = (
     # (city, country_code, country, timezone, lat, lng)
     ("London", "GB", "United Kingdom", "Europe/London", 51.5074, -0.1278),
@@ -386,7 +444,7 @@ def _weight_pool(key: str, metric_no: int) -> List[Dict[str, float]]:
 
 
 WEIGHT_POOLS: Dict[str, List[Dict[str, float]]] = {
-    key: _weight_pool(key, number) for number, key in enumerate(ALL_METRIC_KEYS)
+    key: _weight_pool(key, number) for key, number in METRIC_NUMBERS.items()
 }
 
 
@@ -425,11 +483,33 @@ class SimSite:
     lat: float = 0.0
     lng: float = 0.0
     impact_overrides: Dict[str, Dict[str, Dict[str, int]]] = field(default_factory=dict)
+    # Wired and WAN: device counts (0: none) and fractions by org key (absent: the site lacks the type).
+    num_switches: int = 0
+    num_gateways: int = 0
+    type_fractions: Dict[str, float] = field(default_factory=dict)
 
     @property
     def has_data(self) -> bool:
         """True when the site reports Wi-Fi SLE data."""
         return any(self.fractions.get(key) is not None for key in ORG_METRIC_KEYS)
+
+    def has_type(self, sle_type: str) -> bool:
+        """True when the site reports the wired or WAN SLE type (it has switches or gateways)."""
+        return any(key in self.type_fractions for key in TYPE_KEYS[sle_type])
+
+    def fraction(self, key: str) -> Optional[float]:
+        """The SLE fraction of any org key, Wi-Fi, wired or WAN; None without data."""
+        if key in TYPE_METRIC_KEYS:
+            return self.type_fractions.get(key)
+        return self.fractions.get(key)
+
+    def devices(self, key: str) -> int:
+        """The devices a metric counts: switches, gateways or APs."""
+        if key in WIRED_KEYS:
+            return self.num_switches
+        if key in WAN_KEYS:
+            return self.num_gateways
+        return self.num_aps
 
     def classifier_impact(self, key: str) -> Dict[str, Dict[str, int]]:
         """Per-classifier num_users/num_aps of an org metric key (at most the metric's own counts)."""
@@ -496,6 +576,12 @@ def build_sites(num_sites: int, degraded_share: Optional[float] = None) -> List[
         if kind == "html_name":
             name = HTML_SITE_NAME
         impact = {key: _metric_impact(fractions[key], num_clients, num_aps) for key in ALL_METRIC_KEYS}
+        type_plan = TYPE_PLAN.get(plan[index] % TYPE_PLAN_EVERY) if index in plan and index != 0 else None
+        type_special = SPECIAL_TYPE_METRICS.get(index, {}) if degraded_share is None else {}
+        if type_plan is not None:
+            type_special = {type_plan: (LEVEL_FRACTIONS[kind], {})}
+        type_fractions: Dict[str, float] = {}
+        num_switches, num_gateways = _add_types(index, kind, num_clients, type_fractions, weights, impact, type_special)
         sites.append(
             SimSite(
                 id=_uuid("site", index),
@@ -514,9 +600,46 @@ def build_sites(num_sites: int, degraded_share: Optional[float] = None) -> List[
                 lat=lat,
                 lng=lng,
                 impact_overrides=CRITICAL_IMPACT_OVERRIDE if kind == "critical" else {},
+                num_switches=num_switches,
+                num_gateways=num_gateways,
+                type_fractions=type_fractions,
             )
         )
     return sites
+
+
+def _add_types(
+    index: int,
+    kind: str,
+    num_clients: int,
+    fractions: Dict[str, float],
+    weights: Dict[str, Dict[str, float]],
+    impact: Dict[str, Dict[str, int]],
+    special: Dict[str, Tuple[float, Dict[str, float]]],
+) -> Tuple[int, int]:
+    """Add a site's wired and WAN metrics (own random stream: the Wi-Fi values stay as they were); return counts.
+
+    A special metric whose site lacks the type is left out (the plan only degrades what exists).
+    """
+    rng = random.Random(5_000_011 * (index + 1))
+    has_wired = kind != "no_data" and index % WIRED_EVERY != WIRED_SKIP
+    has_wan = kind != "no_data" and index % WAN_EVERY == 0
+    num_switches = rng.randint(*SWITCHES_RANGE) if has_wired else 0
+    num_gateways = rng.randint(*GATEWAYS_RANGE) if has_wan else 0
+    for keys, present, devices in ((WIRED_KEYS, has_wired, num_switches), (WAN_KEYS, has_wan, num_gateways)):
+        if not present:
+            continue
+        for key in keys:
+            number = METRIC_NUMBERS[key]
+            fractions[key] = _uniform(rng, HEALTHY_RANGE)
+            weights[key] = WEIGHT_POOLS[key][(index * 7 + number) % WEIGHT_POOL_SIZE]
+            if key in special:
+                fraction, nonzero = special[key]
+                fractions[key] = fraction
+                if nonzero:
+                    weights[key] = _full_weights(key, nonzero)
+            impact[key] = _metric_impact(fractions[key], num_clients, devices)
+    return num_switches, num_gateways
 
 
 # --- Summary series --------------------------------------------------------------------------------
@@ -526,6 +649,8 @@ def _bucket_scale(site: SimSite, key: str) -> Tuple[float, bool]:
     """Peak-hour bucket total for a metric and whether totals are whole counts."""
     if key in ("ap-health", AP_AVAILABILITY):
         return site.num_aps * AP_MINUTES_PER_AP_HOUR, True
+    if key in DEVICE_MINUTE_KEYS:
+        return site.devices(key) * SWITCH_MINUTES_PER_SWITCH_HOUR, True
     if key in ("time-to-connect", "successful-connect"):
         return max(1.0, site.num_clients * CONNECTIONS_PER_CLIENT_HOUR), True
     if key == "roaming":
@@ -559,13 +684,13 @@ class _Series:
 
 def build_series(site: SimSite, key: str, num_buckets: int, interval: int) -> _Series:
     """Buckets whose 1 - sum(degraded)/sum(total) equals the site's fraction (to float precision)."""
-    fraction = site.fractions.get(key)
+    fraction = site.fraction(key)
     if fraction is None:
         return _Series([0] * num_buckets, [0] * num_buckets, [None] * num_buckets)
-    metric_no = ALL_METRIC_KEYS.index(key)
+    metric_no = METRIC_NUMBERS[key]
     rng = random.Random(9_000_011 * (site.index + 1) + 101 * metric_no)
     peak, whole = _bucket_scale(site, key)
-    flat = key in ("ap-health", AP_AVAILABILITY)
+    flat = key in DEVICE_MINUTE_KEYS
     hourly = interval == HOURLY_BUCKET_S
     gaps = hourly and num_buckets >= MIN_BUCKETS_FOR_GAPS
     totals: List[Optional[float]] = []
@@ -605,11 +730,19 @@ def build_series(site: SimSite, key: str, num_buckets: int, interval: int) -> _S
 
 def _summary_rest(site: SimSite, site_metric: str, num_buckets: int, interval: int, trend: bool) -> bytes:
     """JSON of a summary (or summary-trend) body without start/end."""
-    key = SITE_TO_ORG_METRIC[site_metric]
+    key = SITE_TO_ORG_METRIC.get(site_metric) or TYPE_SITE_TO_ORG_METRIC[site_metric]
     series = build_series(site, key, num_buckets, interval)
     value_label, classifier_label = METRIC_LABELS[key]
     totals = {"total_users": site.num_clients, "total_aps": site.num_aps}
     classifier_impact = site.classifier_impact(key)
+    if key in TYPE_METRIC_KEYS:
+        # The schema requires the AP fields; wired and WAN count switches or gateways beside them (REFERENCE §5c).
+        device = "switches" if key in WIRED_KEYS else "gateways"
+        totals = {"total_users": site.num_clients, "total_aps": 0, f"total_{device}": site.devices(key)}
+        classifier_impact = {
+            name: {"num_users": counts["num_users"], "num_aps": 0, f"num_{device}": counts["num_aps"]}
+            for name, counts in classifier_impact.items()
+        }
     classifiers = []
     for name, weight in site.classifier_weights[key].items():
         part = [None if d is None else d * weight for d in series.degraded]
@@ -631,7 +764,15 @@ def _summary_rest(site: SimSite, site_metric: str, num_buckets: int, interval: i
         }
     }
     if not trend:
-        body["impact"] = {**site.impact[key], **totals}
+        metric_impact = dict(site.impact[key])
+        if key in TYPE_METRIC_KEYS:
+            device = "switches" if key in WIRED_KEYS else "gateways"
+            metric_impact = {
+                "num_users": metric_impact["num_users"],
+                "num_aps": 0,
+                f"num_{device}": metric_impact["num_aps"],
+            }
+        body["impact"] = {**metric_impact, **totals}
     body["classifiers"] = classifiers
     if not trend:
         body["events"] = []
@@ -750,6 +891,8 @@ class _Fault:
     # A body served as it is (with the fault's status), e.g. hostile JSON for a fault-injection test.
     body: Optional[bytes] = None
     headers: Tuple[Tuple[str, str], ...] = ()
+    # Also required in the raw query string when set, e.g. "sle=wired".
+    query_contains: str = ""
 
 
 def _error(status: int, **body: Any) -> _Response:
@@ -891,9 +1034,12 @@ class MistSimulator:
         extra_orgs: int = 0,
         port: int = 0,
         ssl_context: Optional[ssl.SSLContext] = None,
+        application_health_ids: Sequence[str] = DEFAULT_APPLICATION_HEALTH_IDS,
     ) -> None:
         """ssl_context: a server-side context to serve HTTPS; base_url is then https://localhost:PORT, so a
-        certificate issued for "localhost" matches (the server still listens on 127.0.0.1 only)."""
+        certificate issued for "localhost" matches (the server still listens on 127.0.0.1 only).
+        application_health_ids: the site SLE ids that serve application health ("application-health",
+        "application_health"; none: both answer 404)."""
         if num_sites < 0:
             raise ValueError("num_sites must be >= 0")
         if page_cap is not None and page_cap < 1:
@@ -906,6 +1052,7 @@ class MistSimulator:
         self.calls_per_hour = calls_per_hour
         self.clock = clock
         self.ssl_context = ssl_context
+        self.application_health_ids = tuple(application_health_ids)
         self.base_url = ""
         self.org_id = _uuid("org", org_name)
         self.extra_org_ids = [_uuid("extra-org", org_name, i) for i in range(1, extra_orgs + 1)]
@@ -925,6 +1072,7 @@ class MistSimulator:
         self._by_id = {site.id: site for site in self.sites}
         self._site_json: List[Optional[bytes]] = [None] * num_sites
         self._sle_json: List[Optional[bytes]] = [None] * num_sites
+        self._type_json: Dict[Tuple[str, int], bytes] = {}
         self._summary_cache: OrderedDict[Tuple[int, str, int, int, bool], bytes] = OrderedDict()
         site_sle = r"^/api/v1/sites/([^/]+)/sle/([^/]+)/([^/]+)"
         self._routes: List[Tuple[Pattern[str], Route]] = [
@@ -998,15 +1146,25 @@ class MistSimulator:
         malformed: bool = False,
         body: Optional[bytes] = None,
         headers: Optional[Dict[str, str]] = None,
+        query_contains: str = "",
     ) -> None:
         """Answer the next `times` requests whose path contains path_contains with this fault.
 
         body (with headers): serve exactly these bytes with `status`, e.g. 200 and a hostile /summary body.
+        query_contains: only requests whose raw query string also contains it, e.g. "sle=wired".
         """
         if times < 1:
             raise ValueError("times must be >= 1")
         fault = _Fault(
-            status, times, path_contains, retry_after, delay_seconds, malformed, body, tuple((headers or {}).items())
+            status,
+            times,
+            path_contains,
+            retry_after,
+            delay_seconds,
+            malformed,
+            body,
+            tuple((headers or {}).items()),
+            query_contains,
         )
         with self._lock:
             self._faults.append(fault)
@@ -1028,10 +1186,19 @@ class MistSimulator:
         site = self.sites[index]
         with self._lock:
             # Healthy sites share dicts from a pool: give this one its own before changing it.
-            site.fractions = dict(site.fractions)
-            site.fractions[key] = fraction
+            if key in TYPE_METRIC_KEYS:
+                site.type_fractions = dict(site.type_fractions)
+                if fraction is None:
+                    site.type_fractions.pop(key, None)
+                else:
+                    site.type_fractions[key] = fraction
+            else:
+                site.fractions = dict(site.fractions)
+                site.fractions[key] = fraction
             self._sle_json[index] = None
             self._site_json[index] = None
+            for sle_type in TYPE_KEYS:
+                self._type_json.pop((sle_type, index), None)
             for cache_key in [cache_key for cache_key in self._summary_cache if cache_key[0] == index]:
                 del self._summary_cache[cache_key]
 
@@ -1098,7 +1265,7 @@ class MistSimulator:
         limited = self._rate_limited()
         if limited is not None:
             return limited
-        fault = self._take_fault(path)
+        fault = self._take_fault(path, query_string)
         if fault is not None:
             if fault.delay_seconds > 0:
                 self._stopping.wait(fault.delay_seconds)
@@ -1136,10 +1303,10 @@ class MistSimulator:
         response.headers.append(("Retry-After", str(wait_s)))
         return response
 
-    def _take_fault(self, path: str) -> Optional[_Fault]:
+    def _take_fault(self, path: str, query: str = "") -> Optional[_Fault]:
         with self._lock:
             for fault in self._faults:
-                if fault.path_contains in path:
+                if fault.path_contains in path and fault.query_contains in query:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
@@ -1258,8 +1425,12 @@ class MistSimulator:
         sites = self._org_sites(groups[0])
         if sites is None:
             return _not_found(groups[0])
-        if query.get("sle", "wifi") != "wifi":
-            raise _BadRequest("only sle=wifi is simulated")
+        sle_type = query.get("sle", "wifi")
+        if sle_type in TYPE_KEYS:
+            # Sites without switches (gateways) are left out: the schema requires switch-health (gateway-health).
+            sites = [site for site in sites if site.has_type(sle_type)]
+        elif sle_type != "wifi":
+            raise _BadRequest(f"sle must be one of wifi, wired, wan, got {sle_type!r}")
         start, end = _window(query, self._now())
         interval = _parse_span(query["interval"]) if query.get("interval") else DEFAULT_INSIGHT_INTERVAL_S
         limit, page, first, last = self._page(query, len(sites))
@@ -1267,8 +1438,32 @@ class MistSimulator:
             f'{{"start":{start},"end":{end},"interval":{interval},'
             f'"limit":{limit},"page":{page},"total":{len(sites)},"results":['
         )
-        results = b",".join(self._sle_fragment(site) for site in sites[first:last])
+        if sle_type in TYPE_KEYS:
+            results = b",".join(self._type_fragment(site, sle_type) for site in sites[first:last])
+        else:
+            results = b",".join(self._sle_fragment(site) for site in sites[first:last])
         return _Response(200, head.encode() + results + b"]}")
+
+    def _type_fragment(self, site: SimSite, sle_type: str) -> bytes:
+        """One wired or WAN sites-sle result (org_site_sle_wired_result / org_site_sle_wan_result)."""
+        cache_key = (sle_type, site.index)
+        cached = self._type_json.get(cache_key)
+        if cached is None:
+            keys = TYPE_KEYS[sle_type]
+            body: Dict[str, Any] = {"site_id": site.id, TYPE_COUNT_KEYS[sle_type]: site.devices(keys[0])}
+            body["num_clients"] = site.num_clients
+            body.update({key: site.type_fractions[key] for key in keys if key in site.type_fractions})
+            cached = self._type_json[cache_key] = _json(body)
+        return cached
+
+    def _type_metric(self, site: SimSite, metric: str) -> Optional[str]:
+        """The org key of a wired or WAN site metric id this site serves, None when it answers 404."""
+        key = TYPE_SITE_TO_ORG_METRIC.get(metric)
+        if key is None or key not in site.type_fractions:
+            return None
+        if key == "application_health" and metric not in self.application_health_ids:
+            return None
+        return key
 
     def _get_org_insight(self, groups: Tuple[str, ...], query: Dict[str, str]) -> _Response:
         org_id, metric = groups
@@ -1356,7 +1551,9 @@ class MistSimulator:
         site, missing = self._site_scope(groups)
         if site is None:
             return missing or _not_found()
-        body = {"enabled": list(ENABLED_SITE_METRICS), "supported": list(SUPPORTED_SITE_METRICS)}
+        enabled = list(ENABLED_SITE_METRICS)
+        enabled += [metric for metric in TYPE_SITE_TO_ORG_METRIC if self._type_metric(site, metric) is not None]
+        body = {"enabled": enabled, "supported": list(SUPPORTED_SITE_METRICS)}
         return _Response(200, _json(body))
 
     def _get_metric(self, groups: Tuple[str, ...], query: Dict[str, str]) -> _Response:
@@ -1364,10 +1561,11 @@ class MistSimulator:
         if site is None:
             return missing or _not_found()
         metric, what = groups[3], groups[4]
-        if metric not in ENABLED_SITE_METRICS:
+        type_key = self._type_metric(site, metric)
+        if metric not in ENABLED_SITE_METRICS and type_key is None:
             return _not_found(metric)
         if what == "classifiers":
-            return _Response(200, _json(list(CLASSIFIERS[SITE_TO_ORG_METRIC[metric]])))
+            return _Response(200, _json(list(CLASSIFIERS[type_key or SITE_TO_ORG_METRIC[metric]])))
         if what == "summary" and self.summary_removed:
             return _not_found(metric)
         start, end = _window(query, self._now())
