@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: demo test test-unit test-integration test-e2e lint check clean
+.PHONY: demo test test-unit test-integration test-e2e lint check clean screenshots
 
 demo: $(VENV)/.runtime-installed
 	$(BIN)/python src/main.py --demo
@@ -33,6 +33,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 check: test lint
+
+# PNGs of the alert email at 390, 600 and 1280 px in tests/artifacts/ (needs Chromium).
+screenshots: $(VENV)/.dev-installed
+	$(BIN)/python tests/screenshots.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -70,6 +70,7 @@ def example_count(full: int) -> int:
 #   e2e:         the command in a subprocess (`python src/main.py`, from `/`), headless Chromium, the Bruno CLI
 TIERS = ("unit", "integration", "e2e")
 MODULE_TIERS: Dict[str, str] = {
+    "test_alert_email_layout.py": "integration",
     "test_alert_path.py": "integration",
     "test_alert_state.py": "unit",
     "test_api_contract.py": "integration",
@@ -82,12 +83,15 @@ MODULE_TIERS: Dict[str, str] = {
     "test_check.py": "integration",
     "test_cli.py": "unit",
     "test_collector.py": "integration",
+    "test_collector_faults.py": "integration",
     "test_collector_org.py": "unit",
     "test_collector_scale.py": "integration",
     "test_config.py": "unit",
     "test_corporate_network.py": "integration",
     "test_daemon.py": "integration",
     "test_docs.py": "unit",
+    "test_email_contrast.py": "unit",
+    "test_email_layout_browser.py": "e2e",
     "test_fileio.py": "unit",
     "test_health_dashboard_html.py": "unit",
     "test_heartbeat.py": "unit",

@@ -165,7 +165,7 @@ class ShortPagesHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def test_fewer_sites_than_announced_is_said_in_the_notes() -> None:
+def test_fewer_sites_than_announced_makes_the_run_incomplete() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), ShortPagesHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = MistClient(f"http://127.0.0.1:{server.server_address[1]}", "token", sleep=lambda seconds: None)
@@ -176,4 +176,5 @@ def test_fewer_sites_than_announced_is_said_in_the_notes() -> None:
         server.shutdown()
         server.server_close()
     assert len(result.sites) == 10
-    assert any("got 10 items, the API announced 12" in note for note in result.notes)
+    assert not result.complete
+    assert any("got 10 items, the API announced 12" in problem for problem in result.problems)

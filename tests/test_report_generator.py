@@ -108,7 +108,8 @@ def test_every_site_has_its_keys_and_the_seven_metrics_in_seed_order() -> None:
     london = document["sites"][0]
     assert (london["id"], london["status"], london["num_aps"], london["num_clients"]) == (LONDON, "major", 14, 186)
     assert london["metrics"]["successful-connect"]["name"] == "Successful Connects"
-    assert london["metrics"]["time-to-connect"]["sle_pct"] == pytest.approx(91.69)
+    # 100 × 717 / 782 = 91.688…: the JSON rounds down, like every output.
+    assert london["metrics"]["time-to-connect"]["sle_pct"] == 91.68
     empty = document["sites"][1]
     assert (empty["status"], empty["num_aps"], empty["num_clients"]) == ("no_data", None, None)
     assert {m["sle_pct"] for m in empty["metrics"].values()} == {None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -132,20 +133,21 @@ def test_the_summary_trend_example_gives_the_same_numbers_without_users_or_aps()
 # --- parse_summary on literal bodies ------------------------------------------------------------------
 
 
-def test_a_metric_with_total_zero_has_no_data_not_100_percent() -> None:
+def test_a_metric_with_total_zero_has_no_data_and_no_breakdown_even_when_it_names_classifiers() -> None:
     breakdown = sle_monitor.parse_summary(summary_body([0, 0, 0], [0, 0, 0], [classifier("weak-signal", [0, 0, 0])]))
 
     assert breakdown.sle_pct is None
     assert sle_monitor.severity_for(breakdown.sle_pct) == "no_data"
-    assert breakdown.classifiers[0].degraded_pct is None
-    assert breakdown.classifiers[0].share_pct is None
+    assert breakdown.classifiers == []
+    assert breakdown.unusable is not None and "total 0" in breakdown.unusable
 
 
-def test_empty_buckets_give_no_data() -> None:
+def test_empty_buckets_give_no_data_and_an_unusable_reason() -> None:
     breakdown = sle_monitor.parse_summary(summary_body([], [], [classifier("weak-signal", [])]))
 
     assert breakdown.sle_pct is None
-    assert [stat.id for stat in breakdown.classifiers] == ["weak-signal"]
+    assert breakdown.classifiers == []
+    assert breakdown.unusable is not None
 
 
 def test_null_buckets_in_the_metric_samples_are_skipped() -> None:
@@ -200,12 +202,14 @@ def test_a_bucket_the_metric_skips_is_skipped_for_the_classifiers_too_so_they_st
     assert by_id(breakdown)["weak-signal"].degraded_pct == pytest.approx(10.5)
 
 
-def test_a_body_without_sle_has_no_data_but_keeps_its_classifiers() -> None:
+def test_a_body_without_sle_samples_gives_no_breakdown_whatever_its_classifiers_say() -> None:
+    # Classifier figures are shares of the metric's total: without one they cannot be computed.
     body = {"classifiers": [classifier("weak-signal", [3, 1], total=[10, 10], num_users=2, num_aps=1)]}
     breakdown = sle_monitor.parse_summary(body)
 
     assert breakdown.sle_pct is None
-    assert [(s.id, s.users, s.aps) for s in breakdown.classifiers] == [("weak-signal", 2, 1)]
+    assert breakdown.classifiers == []
+    assert breakdown.unusable is not None
 
 
 def test_a_body_without_classifiers_has_an_sle_and_no_breakdown() -> None:
@@ -441,3 +445,99 @@ def test_a_site_without_an_sle_result_has_no_data_on_every_metric() -> None:
 )
 def test_an_sle_percentage_is_shown_rounded_down_so_it_never_reads_as_the_next_severity(value, shown) -> None:
     assert sle_monitor.format_sle(value) == shown
+
+
+# --- exact percentages, rounded down, classified as shown (issue 12, case 15) ---------------------------
+
+
+def test_a_summary_of_exactly_80_percent_is_80_not_79_99999999999999() -> None:
+    # In floats 100 × (23 − 4.6) / 23 is 79.99999999999999, which used to read 80.0 beside "major".
+    breakdown = sle_monitor.parse_summary(summary_body([23], [4.6], [classifier("weak-signal", [4.6])]))
+
+    assert breakdown.sle_pct == 80.0
+    assert sle_monitor.severity_for(breakdown.sle_pct) == "warning"
+    assert sle_monitor.format_sle(breakdown.sle_pct) == "80.0"
+    assert breakdown.classifiers[0].degraded_pct == 20.0
+
+
+def test_a_float_noisy_80_percent_is_classified_warning_and_shown_as_80_0() -> None:
+    assert sle_monitor.severity_for(79.99999999999999) == "warning"
+    assert sle_monitor.format_sle(79.99999999999999) == "80.0"
+    assert sle_monitor.json_pct(79.99999999999999) == 80.0
+
+
+def test_a_value_just_below_a_threshold_is_shown_and_classified_rounded_down() -> None:
+    assert sle_monitor.format_sle(79.996) == "79.9"
+    assert sle_monitor.severity_for(79.996) == "major"
+    assert sle_monitor.json_pct(79.996) == 79.99
+    assert sle_monitor.severity_for(89.96) == "warning"
+
+
+def test_a_sites_sle_fraction_of_0_8_is_80_percent_and_warning() -> None:
+    site = sle_monitor.build_site("s1", "Site", {"coverage": 0.8})
+
+    assert site.metrics["coverage"].sle_pct == 80.0
+    assert site.metrics["coverage"].severity == "warning"
+    assert site.status == "warning"
+
+
+# --- hostile and unreadable values (issue 12, cases 4 and 9) ---------------------------------------------
+
+
+def test_finite_totals_whose_sum_is_not_a_float_give_no_breakdown() -> None:
+    body = summary_body([1.7e308, 1.7e308], [0, 0], [classifier("weak-signal", [1e308, 1e308])])
+
+    breakdown = sle_monitor.parse_summary(body)
+
+    assert breakdown.sle_pct is None and breakdown.classifiers == []
+    assert breakdown.unusable is not None and "too large" in breakdown.unusable
+
+
+def test_classifier_degraded_that_sums_past_float_range_still_gives_finite_percentages() -> None:
+    # Each classifier's degraded fits a float; their sum (3.2e308) would be inf in float arithmetic.
+    big = [8e307, 8e307]
+    body = summary_body([8e307, 8e307], [8e307, 4e307], [classifier("a", big), classifier("b", big)])
+
+    breakdown = sle_monitor.parse_summary(body)
+
+    assert breakdown.sle_pct == 25.0
+    assert by_id(breakdown)["a"].share_pct == 50.0
+    assert all(
+        value is not None and math.isfinite(value)
+        for stat in breakdown.classifiers
+        for value in (stat.degraded_pct, stat.share_pct)
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 95, -0.1, 1.5, "0.9", True])
+def test_an_unreadable_sites_sle_value_is_no_data_and_the_site_never_healthy(value: Any) -> None:
+    site = sle_monitor.build_site("s1", "Site", {"coverage": value, "roaming": 0.99, "capacity": 0.97})
+
+    assert site.metrics["coverage"].severity == "no_data"
+    assert site.metrics["coverage"].unreadable
+    assert site.status == "no_data"
+
+
+def test_a_missing_sites_sle_value_is_no_data_but_leaves_the_site_healthy() -> None:
+    site = sle_monitor.build_site("s1", "Site", {"roaming": 0.99, "capacity": 0.97})
+
+    assert not site.metrics["coverage"].unreadable
+    assert site.status == "healthy"
+
+
+def test_an_unreadable_value_does_not_hide_a_worse_metric() -> None:
+    site = sle_monitor.build_site("s1", "Site", {"coverage": float("nan"), "roaming": 0.5})
+
+    assert site.status == "critical"
+
+
+def test_a_classifier_bucket_above_the_metric_total_counts_for_nothing() -> None:
+    body = summary_body(
+        [10, 10], [2, 2], [classifier("weak-signal", [2, 1e300]), classifier("asymmetry-uplink", [0, 2])]
+    )
+
+    stats = by_id(sle_monitor.parse_summary(body))
+
+    assert stats["weak-signal"].degraded_pct == 10.0
+    assert stats["asymmetry-uplink"].degraded_pct == 10.0
+    assert stats["weak-signal"].share_pct == 50.0

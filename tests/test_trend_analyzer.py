@@ -230,8 +230,8 @@ def test_series_dates_are_keep_days_dates_ending_today() -> None:
     assert dates == [date(2025, 2, 28), date(2025, 3, 1), date(2025, 3, 2)]
 
 
-def test_a_sparkline_maps_the_range_onto_eight_blocks_with_spaces_for_gaps() -> None:
-    assert trend_analyzer.sparkline([0.0, None, 7.0, 3.5]) == "▁ █▅"
+def test_a_sparkline_maps_the_range_onto_eight_blocks_with_a_dot_for_each_day_without_data() -> None:
+    assert trend_analyzer.sparkline([0.0, None, 7.0, 3.5]) == "▁·█▅"
     assert trend_analyzer.sparkline([None, None]) == ""
     assert trend_analyzer.sparkline([5.0, 5.0]) == "▅▅"
 
@@ -264,7 +264,7 @@ def test_the_first_run_has_no_baseline_yet_and_a_one_day_series() -> None:
     assert coverage["name"] == "Coverage" and coverage["current_pct"] == 91.5 and coverage["previous_pct"] is None
     assert [point["pct"] for point in coverage["series_7d"]] == [None] * 6 + [91.5]
     assert coverage["series_7d"][-1]["date"] == "2025-03-14" and coverage["series_7d"][0]["date"] == "2025-03-08"
-    assert coverage["sparkline"] == "      ▅"
+    assert coverage["sparkline"] == "······▅"
     assert "no baseline yet" in trend_analyzer.trend_text(trends)
 
 
@@ -374,5 +374,5 @@ def test_site_lines_give_the_7_day_line_of_each_degraded_site_metric() -> None:
     baseline = snap(yesterday, {"b": {"roaming": 98.0}})
     trends = build(baseline, snap(NOW, {"b": {"roaming": 85.0}}), site_days={yesterday.date(): baseline})
     lines = trend_analyzer.site_lines(trends)
-    assert lines == {"b": {"roaming": "Last 7 days:      █▁ 98.0% → 85.0%"}}
+    assert lines == {"b": {"roaming": "Last 7 days: ·····█▁ 98.0% → 85.0%"}}
     assert trend_analyzer.site_lines(None) == {}

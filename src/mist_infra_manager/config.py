@@ -197,6 +197,7 @@ SCHEMA: Dict[str, Any] = {
         "calls_per_hour": Field("int", 5000, minimum=1),
         "budget_reserve_pct": Field("number", 20, minimum=0, maximum=90),
         "max_retry_wait_seconds": Field("number", 60, minimum=0, maximum=3600),
+        "run_timeout_seconds": Field("number", 600, minimum=1, maximum=86400),
         "sites_cache_minutes": Field("number", 60, minimum=0),
         # Secret: a proxy URL may hold a password.
         "proxy": Field("str", None, nullable=True, secret=True),
@@ -645,21 +646,21 @@ def _check_paths(config: Dict[str, Any], errors: List[str]) -> None:
         blocking = _blocking_file(folder)
         if blocking is not None:
             what = "is a file" if blocking == folder else f"cannot be created: {blocking} is a file"
-            errors.append(f"{key}: must be a folder, but {shorten(str(folder))} {what}")
+            errors.append(f"{key}: must be a folder, but {folder} {what}")
     log_file = config["logging"]["file"]
     if log_file is not None:
         blocking = _blocking_file(log_file.parent)
         if _is_folder(log_file):
-            errors.append(f"logging.file: must be a file, but {shorten(str(log_file))} is a folder")
+            errors.append(f"logging.file: must be a file, but {log_file} is a folder")
         elif blocking is not None:
-            errors.append(f"logging.file: its folder cannot be created: {shorten(str(blocking))} is a file")
+            errors.append(f"logging.file: its folder cannot be created: {blocking} is a file")
     bundles = {
         "mist.ca_bundle": config["mist"]["ca_bundle"],
         "notifications.email.ca_bundle": config["notifications"]["email"]["ca_bundle"],
     }
     for key, bundle in bundles.items():
         if bundle is not None and _is_folder(bundle):
-            errors.append(f"{key}: must be a CA bundle file (PEM), but {shorten(str(bundle))} is a folder")
+            errors.append(f"{key}: must be a CA bundle file (PEM), but {bundle} is a folder")
 
 
 def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -> Settings:

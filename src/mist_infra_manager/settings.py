@@ -27,6 +27,8 @@ class MistSettings:
     sites_cache_minutes: float
     proxy: Optional[str] = None
     ca_bundle: Optional[Path] = None
+    # Seconds a run may make API calls; in daemon mode never more than the interval.
+    run_timeout_seconds: float = 600.0
 
     def __repr__(self) -> str:
         # The token and a proxy password must not reach a log line through a repr.

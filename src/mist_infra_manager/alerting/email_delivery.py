@@ -143,6 +143,13 @@ def build_message(
     return message
 
 
+def html_part_bytes(html: str) -> int:
+    """Return the size of html as build_message sends it: the text/html part, encoded, with its part headers."""
+    part = EmailMessage()
+    part.set_content(html, subtype="html", charset="utf-8")
+    return len(part.as_bytes(policy=policy.SMTP))
+
+
 def message_bytes(message: EmailMessage) -> bytes:
     """Return the message as sent on the wire (CRLF line ends)."""
     return message.as_bytes(policy=policy.SMTP)

@@ -74,6 +74,8 @@ class MetricResult:
     source: Optional[str] = None
     # Minutes since the classifier detail was fetched, when it was reused from an earlier run.
     detail_age_minutes: Optional[int] = None
+    # The API gave a value that cannot be read (NaN, outside 0..1): no_data, and the site is never "healthy".
+    unreadable: bool = False
     # Policy (analysis/policy.py). The thresholds that judged this metric when they are not the run's default.
     thresholds: Optional[Dict[str, float]] = None
     # False when the policy keeps the metric out of alerts (muted says why: min_clients, min_users, silence,
@@ -183,7 +185,8 @@ class RunResult:
     insights: List[Insight]
     api_calls: int
     base_url: str
-    # False when any API call failed: the files then say the data is incomplete.
+    # False when an API call failed, values could not be read, pages announced were not delivered or the run
+    # deadline passed: the files then say the data is incomplete.
     complete: bool = True
     problems: List[str] = field(default_factory=list)
     # "summary" or "summary-trend" (after /summary answered 404 in this run), None when no detail was fetched.

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
+from fractions import Fraction
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mist_infra_manager.analysis import catalog
 from mist_infra_manager.analysis.models import (
@@ -25,15 +28,33 @@ logger = logging.getLogger(__name__)
 DEFAULT_THRESHOLDS: Dict[str, float] = {"critical": 70.0, "major": 80.0, "warning": 90.0}
 # Relative slack for float sums where a bucket's degraded equals its total.
 BUCKET_TOLERANCE = 1e-9
+# A percentage is rounded to this many decimals before anything else: float noise (79.99999999999999 for
+# an exact 80 %) lives far below it, real differences far above it.
+NOISE_DECIMALS = 9
+# Decimals of an SLE % in the JSON (sle_pct), rounded down like the shown value so the two never disagree.
+JSON_DECIMALS = 2
+# Decimals of a shown SLE %, rounded down; severities are decided on this value.
+SHOWN_DECIMALS = 1
+# Sums beyond this are not finite as floats: such a body cannot be shown or written as JSON.
+FLOAT_MAX = Fraction(sys.float_info.max)
+
+Number = Union[int, float, Fraction]
+# Enough digits that converting an exact sum or ratio to a Decimal loses nothing a percentage could show.
+_EXACT = Context(prec=80)
+_NOISE_QUANTUM = Decimal(1).scaleb(-NOISE_DECIMALS)
 
 
 @dataclass
 class SummaryBreakdown:
-    """What one `/summary` or `/summary-trend` body says about a site-metric."""
+    """What one `/summary` or `/summary-trend` body says about a site-metric.
+
+    unusable says why the body gives no breakdown (no valid samples, numbers that overflow); None when it does.
+    """
 
     sle_pct: Optional[float]
     classifiers: List[ClassifierStat]
     has_impact: bool
+    unusable: Optional[str] = None
 
 
 def _number(value: Any) -> Optional[float]:
@@ -74,40 +95,86 @@ def usable_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> List[bool]
     return mask
 
 
-def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[float, float]:
-    """Return (Σ total, Σ degraded) over the usable buckets (see usable_buckets)."""
-    total_sum = 0.0
-    degraded_sum = 0.0
+def sum_buckets(totals: Sequence[Any], degraded: Sequence[Any]) -> Tuple[Fraction, Fraction]:
+    """Return exactly (Σ total, Σ degraded) over the usable buckets (see usable_buckets)."""
+    total_sum = Fraction(0)
+    degraded_sum = Fraction(0)
     for total, bad, usable in zip(totals, degraded, usable_buckets(totals, degraded)):
         if usable:
-            total_sum += float(total)
-            degraded_sum += float(bad)
+            total_sum += Fraction(total)
+            degraded_sum += Fraction(bad)
     return total_sum, degraded_sum
 
 
-def _sum_where(values: Sequence[Any], mask: Sequence[bool]) -> float:
-    """Return the sum of the non-negative numbers of values at the buckets the mask keeps."""
-    total = 0.0
-    for value, keep in zip(values, mask):
+def _sum_where(values: Sequence[Any], totals: Sequence[Any], mask: Sequence[bool]) -> Fraction:
+    """Return exactly the sum of values at the buckets the mask keeps, each between 0 and its bucket's total.
+
+    A classifier bucket that is negative or more than the metric's total counts for nothing, as for the metric.
+    """
+    total = Fraction(0)
+    for value, bucket_total, keep in zip(values, totals, mask):
         number = _number(value)
-        if keep and number is not None and number >= 0:
-            total += number
+        if keep and number is not None and 0 <= number <= float(bucket_total) * (1 + BUCKET_TOLERANCE):
+            total += Fraction(number)
     return total
 
 
+def _decimal(value: Number) -> Decimal:
+    """Return value as a Decimal: exactly for ints and floats, to 80 digits for fractions."""
+    if isinstance(value, Fraction):
+        return _EXACT.divide(Decimal(value.numerator), Decimal(value.denominator))
+    return Decimal(value)
+
+
+def _floored(value: float, decimals: int) -> float:
+    """Return value (float noise removed) rounded down to `decimals` decimals."""
+    # round() rounds the float's exact value; its 9-decimal text is then exact, and cutting it is a floor for
+    # values ≥ 0. This runs for every site-metric of the org, so the common case avoids Decimal.
+    text = f"{round(value, NOISE_DECIMALS):.{NOISE_DECIMALS}f}"
+    if text.startswith("-"):
+        return float(Decimal(text).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR, context=_EXACT))
+    return float(text[: len(text) - NOISE_DECIMALS + decimals])
+
+
+def pct_of(part: Number, whole: Number) -> Optional[float]:
+    """Return 100 × part ÷ whole without float noise (rounded to NOISE_DECIMALS), None when whole is not > 0."""
+    if whole <= 0:
+        return None
+    ratio = _EXACT.divide(_EXACT.multiply(_decimal(part), Decimal(100)), _decimal(whole))
+    return float(ratio.quantize(_NOISE_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT))
+
+
+def json_pct(value: Optional[float]) -> Optional[float]:
+    """Return an SLE % as the JSON gives it: float noise removed, rounded down to JSON_DECIMALS."""
+    return None if value is None else _floored(value, JSON_DECIMALS)
+
+
+def shown_pct(value: float) -> float:
+    """Return an SLE % as every output shows it: float noise removed, rounded down to one decimal."""
+    return _floored(value, SHOWN_DECIMALS)
+
+
 def fraction_to_pct(value: Any) -> Optional[float]:
-    """Return 100 × a sites-sle fraction, or None when the value is missing or outside 0..1."""
+    """Return 100 × a sites-sle fraction without float noise, or None when the value is missing or outside 0..1."""
     number = _number(value)
     if number is None or number < 0 or number > 1:
         return None
-    return 100.0 * number
+    # 100 × a float is off by at most half a unit in the 15th digit: far below what rounding removes.
+    return round(100.0 * number, NOISE_DECIMALS)
+
+
+def unreadable_value(value: Any) -> bool:
+    """Return True for a sites-sle value that is there but cannot be read: not a number, NaN, outside 0..1."""
+    return value is not None and fraction_to_pct(value) is None
 
 
 def parse_summary(body: Any) -> SummaryBreakdown:
     """Return the SLE % and the classifier breakdown of a `/summary` or `/summary-trend` body.
 
     `degraded_pct` is the classifier's share of all the metric's user-minutes (so the classifiers add up to
-    the metric's % degraded); `share_pct` its share of the failures, as the Mist UI shows it.
+    the metric's % degraded); `share_pct` its share of the failures, as the Mist UI shows it. Sums are
+    exact; a body whose valid buckets total 0 (whatever classifiers it names) or whose sums do not fit a
+    float gives no breakdown, with `unusable` saying why.
     """
     document = _mapping(body)
     samples = _mapping(_mapping(document.get("sle")).get("samples"))
@@ -116,9 +183,13 @@ def parse_summary(body: Any) -> SummaryBreakdown:
     # One mask for the metric and its classifiers, so the classifiers add up to the metric's % degraded.
     mask = usable_buckets(metric_totals, metric_degraded_values)
     metric_total, metric_degraded = sum_buckets(metric_totals, metric_degraded_values)
-    sle_pct = None if metric_total <= 0 else 100.0 * (metric_total - metric_degraded) / metric_total
+    if metric_total <= 0:
+        return SummaryBreakdown(None, [], False, unusable="holds no usable samples (valid buckets total 0)")
+    if metric_total > FLOAT_MAX:
+        return SummaryBreakdown(None, [], False, unusable="holds sample totals too large to be numbers")
+    sle_pct = pct_of(metric_total - metric_degraded, metric_total)
 
-    raw: List[Tuple[str, float, Optional[int], Optional[int]]] = []
+    raw: List[Tuple[str, Fraction, Optional[int], Optional[int]]] = []
     has_impact = False
     for entry in _sequence(document.get("classifiers")):
         classifier = _mapping(entry)
@@ -128,20 +199,20 @@ def parse_summary(body: Any) -> SummaryBreakdown:
             continue
         classifier_samples = _mapping(classifier.get("samples"))
         # Classifier totals equal the metric's: the metric's buckets decide what counts.
-        classifier_degraded = _sum_where(_sequence(classifier_samples.get("degraded")), mask)
+        classifier_degraded = _sum_where(_sequence(classifier_samples.get("degraded")), metric_totals, mask)
         impact = classifier.get("impact")
         if isinstance(impact, dict):
             has_impact = True
         impact_map = _mapping(impact)
         raw.append((name, classifier_degraded, _count(impact_map.get("num_users")), _count(impact_map.get("num_aps"))))
 
-    all_degraded = sum(degraded for _, degraded, _, _ in raw)
+    all_degraded = sum((degraded for _, degraded, _, _ in raw), Fraction(0))
     classifiers = [
         ClassifierStat(
             id=name,
             name=catalog.classifier_display_name(name),
-            degraded_pct=None if metric_total <= 0 else 100.0 * degraded / metric_total,
-            share_pct=None if all_degraded <= 0 else 100.0 * degraded / all_degraded,
+            degraded_pct=pct_of(degraded, metric_total),
+            share_pct=pct_of(degraded, all_degraded),
             users=users,
             aps=aps,
         )
@@ -152,9 +223,13 @@ def parse_summary(body: Any) -> SummaryBreakdown:
 
 
 def severity_for(sle_pct: Optional[float], thresholds: Mapping[str, float] = DEFAULT_THRESHOLDS) -> str:
-    """Return critical, major, warning or info for an SLE %, or no_data when there is none."""
+    """Return critical, major, warning or info for an SLE % as shown (see shown_pct), no_data when there is none.
+
+    Classifying the shown value keeps the word beside a number true: 80.0 % is never "major".
+    """
     if sle_pct is None:
         return "no_data"
+    sle_pct = shown_pct(sle_pct)
     if sle_pct < thresholds["critical"]:
         return "critical"
     if sle_pct < thresholds["major"]:
@@ -165,12 +240,19 @@ def severity_for(sle_pct: Optional[float], thresholds: Mapping[str, float] = DEF
 
 
 def site_status(metrics: Iterable[MetricResult]) -> str:
-    """Return the worst severity of a site's metrics as a status; healthy when all measured are info."""
-    severities = [metric.severity for metric in metrics if metric.severity != "no_data"]
+    """Return the worst severity of a site's metrics as a status.
+
+    healthy when all measured are info and none was unreadable; a site with an unreadable value and
+    nothing worse is no_data, since nobody can say it is healthy.
+    """
+    metric_list = list(metrics)
+    severities = [metric.severity for metric in metric_list if metric.severity != "no_data"]
     if not severities:
         return "no_data"
     worst = min(severities, key=lambda severity: SEVERITY_RANK[severity])
-    return "healthy" if worst == "info" else worst
+    if worst != "info":
+        return worst
+    return "no_data" if any(metric.unreadable for metric in metric_list) else "healthy"
 
 
 def overall_status(statuses: Iterable[str]) -> str:
@@ -200,13 +282,15 @@ def build_site(
     result = sle_result or {}
     metrics: Dict[str, MetricResult] = {}
     for metric in catalog.METRICS:
-        sle_pct = fraction_to_pct(result.get(metric.key))
+        value = result.get(metric.key)
+        sle_pct = fraction_to_pct(value)
         metrics[metric.key] = MetricResult(
             key=metric.key,
             name=metric.name,
             sle_pct=sle_pct,
             severity=severity_for(sle_pct, thresholds),
             detail=DETAIL_SKIPPED,
+            unreadable=unreadable_value(value),
         )
     return SiteResult(
         id=site_id,
@@ -246,6 +330,5 @@ def format_cell(stat: ClassifierStat) -> str:
 
 
 def format_sle(value: float) -> str:
-    """Return an SLE % with one decimal, rounded down, so 89.96 reads 89.9 and never 90.0 beside "warning"."""
-    # The small epsilon keeps 66.0, stored as 65.99999999999999, at 66.0.
-    return f"{math.floor(value * 10 + 1e-6) / 10:.1f}"
+    """Return an SLE % as shown_pct gives it, so 89.96 reads 89.9 and never 90.0 beside "warning"."""
+    return f"{shown_pct(value):.{SHOWN_DECIMALS}f}"

@@ -7,6 +7,7 @@ does the I/O and hands the snapshots and the daily org values in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -15,6 +16,8 @@ from mist_infra_manager.analysis import catalog, sle_monitor
 from mist_infra_manager.analysis.models import ALERT_SEVERITIES, SEVERITY_RANK, RunResult
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+# A day without data: visible, so that HTML (which collapses spaces) and text keep the 7 days apart.
+SPARK_GAP = "·"
 # SLE values move by tenths of a point; a line scaled to less than this span would turn noise into cliffs.
 SPARK_MIN_SPAN_PP = 1.0
 # Compare with the snapshot nearest to 24 h earlier, if one lies within ±3 h of that.
@@ -115,6 +118,18 @@ def has_data(snapshot: Snapshot) -> bool:
     return any(pct is not None for pct in snapshot.pcts)
 
 
+def _weighted_mean(weighted: float, weights: float, plain_mean: float) -> float:
+    """Return weighted / weights, or the plain mean without weights or when client counts overflow a float."""
+    if not weights:
+        return plain_mean
+    try:
+        mean = weighted / weights
+    except OverflowError:
+        return plain_mean
+    # Client counts near the float limit (a hostile num_clients) make inf or NaN: never a percentage.
+    return mean if math.isfinite(mean) else plain_mean
+
+
 def org_values(snapshot: Snapshot) -> Dict[str, Optional[float]]:
     """Return per metric the client-weighted average SLE % over the sites with data, None when none has data.
 
@@ -137,10 +152,8 @@ def org_values(snapshot: Snapshot) -> Dict[str, Optional[float]]:
                 weights += clients
         if not count:
             values[key] = None
-        elif weights:
-            values[key] = round(weighted / weights, PCT_DIGITS)
         else:
-            values[key] = round(plain / count, PCT_DIGITS)
+            values[key] = round(_weighted_mean(weighted, weights, plain / count), PCT_DIGITS)
     snapshot._org = dict(values)
     return values
 
@@ -265,7 +278,7 @@ def series_dates(today: date, keep_days: int) -> List[date]:
 
 
 def sparkline(values: Sequence[Optional[float]], min_span: float = 0.0) -> str:
-    """Return a Unicode block sparkline of values; a missing value is a space.
+    """Return a Unicode block sparkline of values; a missing value is SPARK_GAP.
 
     With min_span, values closer together than min_span are drawn around the middle of that span, so small
     noise stays small; a flat line sits in the middle either way.
@@ -281,7 +294,7 @@ def sparkline(values: Sequence[Optional[float]], min_span: float = 0.0) -> str:
     characters = []
     for value in values:
         if value is None:
-            characters.append(" ")
+            characters.append(SPARK_GAP)
         elif span <= 0:
             characters.append(SPARK_BLOCKS[len(SPARK_BLOCKS) // 2])
         else:

@@ -4,6 +4,10 @@
 per-site-metric `/summary` calls that `sle.classifier_detail` asks for, on a bounded worker pool:
 reused from the detail cache where allowed, worst first as far as the API call budget goes, the rest
 deferred to the next run. Cost: 1 + 2 × ceil(sites / 1000) calls plus one per fetched site-metric.
+
+The run is incomplete (RunResult.complete false, each cause in `problems`) when a call failed, sites-sle
+values could not be read (NaN, outside 0..1), a paged list ended short of the total the API announced, or
+the run deadline (`mist.run_timeout_seconds`) passed before every site-metric was fetched.
 """
 
 from __future__ import annotations
@@ -57,11 +61,17 @@ class CollectionSettings:
     budget_reserve_pct: float = 20.0
     sites_cache_minutes: float = 60.0
     detail_reuse_minutes: float = 60.0
+    # Seconds after the run's start when it stops making API calls; None: no deadline.
+    run_timeout_seconds: Optional[float] = None
 
     @classmethod
-    def from_config(cls, config: Settings) -> CollectionSettings:
-        """Return the settings of a validated configuration."""
+    def from_config(cls, config: Settings, interval_minutes: Optional[float] = None) -> CollectionSettings:
+        """Return the settings of a validated configuration.
+
+        interval_minutes: the daemon's interval; a run's deadline is never later than the next run's start.
+        """
         return cls(
+            run_timeout_seconds=effective_run_timeout(config.mist.run_timeout_seconds, interval_minutes),
             org_id=config.mist.org_id,
             duration=config.sle.duration,
             classifier_detail=config.sle.classifier_detail,
@@ -72,6 +82,13 @@ class CollectionSettings:
             sites_cache_minutes=config.mist.sites_cache_minutes,
             detail_reuse_minutes=config.sle.detail_reuse_minutes,
         )
+
+
+def effective_run_timeout(run_timeout_seconds: float, interval_minutes: Optional[float]) -> float:
+    """Return the run deadline in seconds: run_timeout_seconds, at most the daemon interval when there is one."""
+    if interval_minutes is None:
+        return run_timeout_seconds
+    return min(run_timeout_seconds, interval_minutes * 60.0)
 
 
 def find_org(self_body: Mapping[str, Any], configured_org_id: Optional[str]) -> Tuple[str, str]:
@@ -142,13 +159,28 @@ def merge_sites(
         if entry.get(key) is not None and sle_monitor.fraction_to_pct(entry.get(key)) is None
     )
     if unusable:
-        logger.warning("sites-sle: %d metric value(s) were not fractions between 0 and 1; shown as no data", unusable)
+        logger.warning(
+            "sites-sle: %d metric value(s) were not fractions between 0 and 1 (NaN, percentages?); shown as no data",
+            unusable,
+        )
     unknown = [site_id for site_id in sle_by_site if site_id not in seen]
     for site_id in unknown:
         sites.append(sle_monitor.build_site(site_id, site_id, sle_by_site[site_id], thresholds))
     if unknown:
         notes.append(f"{len(unknown)} site(s) had SLE data but were missing from the sites list; shown by id")
     return sites, notes
+
+
+def unreadable_problem(sites: List[SiteResult]) -> Optional[str]:
+    """Return the problem line for sites-sle values that could not be read, None when all could."""
+    unreadable = [(site, metric) for site in sites for metric in site.metrics.values() if metric.unreadable]
+    if not unreadable:
+        return None
+    names = sorted({metric.name for _, metric in unreadable})
+    return (
+        f"sites-sle: {len(unreadable)} value(s) of {len({site.id for site, _ in unreadable})} site(s) could not be "
+        f"read (NaN, or not a fraction between 0 and 1) for {', '.join(names)}: shown as no data, never healthy"
+    )
 
 
 def detail_targets(sites: List[SiteResult], classifier_detail: str) -> List[Tuple[SiteResult, MetricResult]]:
@@ -163,6 +195,10 @@ def detail_targets(sites: List[SiteResult], classifier_detail: str) -> List[Tupl
     ]
     targets.sort(key=lambda pair: priority(pair[1].severity, pair[1].sle_pct, pair[0].num_clients, pair[0].name))
     return targets
+
+
+class _NoCallLeft(Exception):
+    """The budget or the run deadline leaves no room for the /summary-trend call after a /summary 404."""
 
 
 class DetailFetcher:
@@ -180,6 +216,7 @@ class DetailFetcher:
         *,
         endpoint: str = SUMMARY,
         budget: Optional[call_budget.PhaseBudget] = None,
+        deadline_passed: Callable[[], bool] = lambda: False,
     ) -> None:
         self.client = client
         self.duration = duration
@@ -191,7 +228,11 @@ class DetailFetcher:
         self.stopped_reason: Optional[str] = None
         self.retry_after: Optional[float] = None
         self.budget_exhausted = False
+        self.deadline_passed = deadline_passed
+        # Site-metrics left unfetched because the run deadline had passed.
+        self.past_deadline = 0
         self.problems: List[str] = []
+        self.notes: List[str] = []
 
     def _summary_body(self, site_id: str, metric_id: str) -> Tuple[Any, str]:
         with self._lock:
@@ -203,6 +244,14 @@ class DetailFetcher:
         except NotFoundError:
             if endpoint == SUMMARY_TREND:
                 raise
+        # The fallback is a second call: it needs its own share of the budget and time, like the first.
+        if self.deadline_passed():
+            with self._lock:
+                self.past_deadline += 1
+            raise _NoCallLeft()
+        if self.budget is not None and not self.budget.take():
+            self.budget_exhausted = True
+            raise _NoCallLeft()
         body, _ = self.client.get(f"{base}/{SUMMARY_TREND}", {"duration": self.duration})
         with self._lock:
             if self.endpoint == SUMMARY:
@@ -219,6 +268,11 @@ class DetailFetcher:
         if self.stopped_reason is not None:
             metric.detail = DETAIL_DEFERRED
             return
+        if self.deadline_passed():
+            with self._lock:
+                self.past_deadline += 1
+            metric.detail = DETAIL_DEFERRED
+            return
         if self.budget is not None and not self.budget.take():
             self.budget_exhausted = True
             metric.detail = DETAIL_DEFERRED
@@ -226,6 +280,9 @@ class DetailFetcher:
         metric_id = catalog.METRICS_BY_KEY[metric.key].site_metric_id
         try:
             body, endpoint = self._summary_body(site.id, metric_id)
+        except _NoCallLeft:
+            metric.detail = DETAIL_DEFERRED
+            return
         except AuthError as error:
             # The other workers stop calling; the error itself ends the run.
             self.stopped_reason = str(error)
@@ -248,13 +305,31 @@ class DetailFetcher:
             with self._lock:
                 self.problems.append(f"{site.name} / {metric.name}: {error}")
             return
-        breakdown = sle_monitor.parse_summary(body)
-        if breakdown.sle_pct is None and not breakdown.classifiers:
-            logger.warning("%s / %s: the %s body holds no usable samples", site.name, metric.name, endpoint)
-            metric.detail = DETAIL_UNAVAILABLE
+        except RecursionError:
+            # json gives up on a body nested thousands deep: that body is hostile, not the run's end.
+            self._unusable(site, metric, self.endpoint, "is nested too deep to read")
+            return
+        try:
+            breakdown = sle_monitor.parse_summary(body)
+        except RecursionError:
+            self._unusable(site, metric, endpoint, "is nested too deep to read")
+            return
+        if breakdown.unusable is not None:
+            self._unusable(site, metric, endpoint, breakdown.unusable)
             return
         sle_monitor.apply_breakdown(metric, breakdown, endpoint, self.thresholds)
         metric.detail = DETAIL_FETCHED
+
+    def _unusable(self, site: SiteResult, metric: MetricResult, endpoint: str, reason: str) -> None:
+        """Mark a site-metric whose summary body gives no breakdown unavailable, with a warning and a note."""
+        logger.warning(
+            "%s / %s: the %s body %s; classifier detail unavailable", site.name, metric.name, endpoint, reason
+        )
+        metric.detail = DETAIL_UNAVAILABLE
+        with self._lock:
+            self.notes.append(
+                f"{site.name} / {metric.name}: the {endpoint} body {reason}; classifier detail unavailable"
+            )
 
 
 Target = Tuple[SiteResult, MetricResult]
@@ -381,13 +456,16 @@ def collect(
     state_directory: Optional[Path] = None,
     clock: Optional[Callable[[], datetime]] = None,
     show_progress: bool = False,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> RunResult:
     """Return the org's SLE result; raises MistApiError when an org-level call fails, OrgSelectionError.
 
     With a state_directory the run uses and updates the call meter, the sites cache and the classifier
     detail cache there (see call_budget and detail_cache); without one it spends what its settings ask.
+    monotonic: the clock of the run deadline (settings.run_timeout_seconds), counted from this call.
     """
     calls_before = client.calls
+    deadline = None if settings.run_timeout_seconds is None else monotonic() + settings.run_timeout_seconds
     meter = call_budget.CallMeter(state_directory, clock or utc_now) if state_directory is not None else None
     blocked_until: Optional[datetime] = None
     try:
@@ -400,7 +478,7 @@ def collect(
             blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, error.retry_after)
             raise
         sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
-        notes.extend(f"{shortfall}: the missing sites show as no data" for shortfall in client.shortfalls)
+        problems = _org_problems(sites, client.shortfalls)
         logger.info(
             "%d sites%s, %d with SLE results",
             len(sites),
@@ -436,6 +514,7 @@ def collect(
             settings.thresholds,
             endpoint=SUMMARY_TREND if detail_cache.summary_removed(state, now) else SUMMARY,
             budget=call_budget.PhaseBudget(allowance, lambda: client.calls - phase_start),
+            deadline_passed=lambda: deadline is not None and monotonic() >= deadline,
         )
         if targets:
             logger.info(
@@ -454,6 +533,13 @@ def collect(
             )
 
         deferred = [t for t in plan.fetch + plan.deferred if t[1].detail == DETAIL_DEFERRED]
+        problems.extend(fetcher.problems)
+        notes.extend(fetcher.notes)
+        if fetcher.past_deadline:
+            problems.append(
+                f"run deadline of {settings.run_timeout_seconds:g} s reached: "
+                f"{fetcher.past_deadline} site-metrics not fetched"
+            )
         if fetcher.stopped_reason:
             notes.append(f"classifier detail stopped by the rate limit: {fetcher.stopped_reason}")
             blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, fetcher.retry_after)
@@ -465,7 +551,7 @@ def collect(
             )
         if deferred:
             logger.warning(
-                "Classifier detail of %d site-metric(s) deferred to the next run (API budget or rate limit)",
+                "Classifier detail of %d site-metric(s) deferred to the next run (API budget, rate limit, deadline)",
                 len(deferred),
             )
         if fetcher.endpoint == SUMMARY_TREND and (fetcher.switched or plan.fetch):
@@ -485,7 +571,7 @@ def collect(
             window_end=_epoch_to_datetime(sle_first.get("end")),
             api_calls=client.calls - calls_before,
             base_url=client.base_url,
-            problems=fetcher.problems,
+            problems=problems,
             notes=notes,
             detail_source=(
                 SUMMARY_TREND if SUMMARY_TREND in fetched_sources else SUMMARY if SUMMARY in fetched_sources else None
@@ -494,6 +580,16 @@ def collect(
     finally:
         if meter is not None:
             meter.record(client.calls - calls_before, blocked_until=blocked_until)
+
+
+def _org_problems(sites: List[SiteResult], shortfalls: List[str]) -> List[str]:
+    """Return the problems of the org phase: paged lists that ended short, sites-sle values that cannot be read."""
+    # An announced total that was not delivered means sites are missing: the run cannot claim to be complete.
+    problems = [f"{shortfall}: the missing sites are not in this report" for shortfall in shortfalls]
+    unreadable = unreadable_problem(sites)
+    if unreadable is not None:
+        problems.append(unreadable)
+    return problems
 
 
 def _save_detail_state(

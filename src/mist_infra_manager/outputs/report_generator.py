@@ -22,6 +22,7 @@ from mist_infra_manager.analysis.models import (
     RunResult,
     SiteResult,
 )
+from mist_infra_manager.outputs import email_style
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import SHARED_FILE_MODE, atomic_write_json, atomic_write_text
 
@@ -80,7 +81,7 @@ def _classifier_document(stat: ClassifierStat) -> Dict[str, Any]:
 def _metric_document(metric: MetricResult) -> Dict[str, Any]:
     document: Dict[str, Any] = {
         "name": metric.name,
-        "sle_pct": _round(metric.sle_pct),
+        "sle_pct": sle_monitor.json_pct(metric.sle_pct),
         "severity": metric.severity,
         "detail": metric.detail,
         "classifiers": [_classifier_document(stat) for stat in metric.classifiers],
@@ -108,7 +109,7 @@ def _insight_document(insight: Insight) -> Dict[str, Any]:
         "site_id": insight.site_id,
         "site_name": insight.site_name,
         "metric": insight.metric,
-        "sle_pct": _round(insight.sle_pct),
+        "sle_pct": sle_monitor.json_pct(insight.sle_pct),
         "severity": insight.severity,
         "top_classifier": None if insight.top_classifier is None else _classifier_document(insight.top_classifier),
     }
@@ -234,6 +235,7 @@ def _build_environment() -> Any:
     environment.filters["by_id"] = lambda stats: {stat.id: stat for stat in stats}
     environment.globals["metrics"] = catalog.METRICS
     environment.globals["recommended_action"] = catalog.recommended_action
+    email_style.register(environment)
     return environment
 
 

@@ -85,10 +85,14 @@ def run_cycle(
     clock: Callable[[], datetime] = utc_now,
     client: Optional[MistClient] = None,
     show_progress: bool = False,
+    interval_minutes: Optional[float] = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> CycleOutcome:
     """Collect once and produce the mode's outputs; raises MistApiError and OrgSelectionError for fatal failures.
 
     show_progress: a progress bar for the classifier phase, drawn only when stderr is a terminal.
+    interval_minutes: the daemon's interval, which caps the run deadline (mist.run_timeout_seconds);
+    monotonic: the clock of that deadline.
     """
     started = time.monotonic()
     own_client = client is None
@@ -96,13 +100,14 @@ def run_cycle(
     try:
         result = collector.collect(
             active_client,
-            collector.CollectionSettings.from_config(config),
+            collector.CollectionSettings.from_config(config, interval_minutes),
             clock(),
             fetch_detail=mode != "insights",
             # The call meter and the caches, shared by every run of this reports directory.
             state_directory=config.reports.directory / STATE_DIRECTORY_NAME,
             clock=clock,
             show_progress=show_progress,
+            monotonic=monotonic,
         )
     finally:
         if own_client:
@@ -136,7 +141,7 @@ def run_cycle(
     report_generator.forget_context()
     if not result.complete:
         logger.error(
-            "Data incomplete: %d API call(s) failed; the reports say so. First: %s",
+            "Data incomplete: %d problem(s); the reports say so. First: %s",
             len(result.problems),
             result.problems[0],
         )

@@ -340,16 +340,20 @@ def run_pipeline(
     show_progress: bool = False,
     clock: Clock = utc_now,
     exporter: Optional[MetricsExporter] = None,
+    interval_minutes: Optional[float] = None,
 ) -> pipeline.CycleOutcome:
     """Run one collection and its outputs with the stop flag hooked into the API client.
 
-    The exporter, when given, records the cycle (also a failed one) for the metrics endpoint and textfile.
+    The exporter, when given, records the cycle (also a failed one) for the metrics endpoint and textfile;
+    interval_minutes, the daemon's interval, caps the run deadline.
     """
     client = pipeline.make_client(config, on_call=stopper.check, sleep=stopper.sleep, check_stop=stopper.check)
     started = time.monotonic()
     outcome: Optional[pipeline.CycleOutcome] = None
     try:
-        outcome = pipeline.run_cycle(config, mode, clock=clock, client=client, show_progress=show_progress)
+        outcome = pipeline.run_cycle(
+            config, mode, clock=clock, client=client, show_progress=show_progress, interval_minutes=interval_minutes
+        )
         return outcome
     finally:
         client.close()
@@ -455,7 +459,9 @@ def run_daemon(config: Settings, mode: str, interval_minutes: float, stopper: St
             channels.flush_all(config)
         except OSError as error:
             logger.error("The channel outboxes could not be sent before the cycle: %s", error)
-        return outcome_failure(run_pipeline(config, mode, stopper, exporter=exporter))
+        return outcome_failure(
+            run_pipeline(config, mode, stopper, exporter=exporter, interval_minutes=interval_minutes)
+        )
 
     def send_alert(kind: str, detail: str, now: dt.datetime) -> bool:
         return send_monitoring_alert(config, kind, detail, now)

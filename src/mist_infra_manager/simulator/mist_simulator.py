@@ -659,6 +659,9 @@ class _Fault:
     retry_after: Optional[float]
     delay_seconds: float
     malformed: bool
+    # A body served as it is (with the fault's status), e.g. hostile JSON for a fault-injection test.
+    body: Optional[bytes] = None
+    headers: Tuple[Tuple[str, str], ...] = ()
 
 
 def _error(status: int, **body: Any) -> _Response:
@@ -904,11 +907,18 @@ class MistSimulator:
         retry_after: Optional[float] = None,
         delay_seconds: float = 0,
         malformed: bool = False,
+        body: Optional[bytes] = None,
+        headers: Optional[Dict[str, str]] = None,
     ) -> None:
-        """Answer the next `times` requests whose path contains path_contains with this fault."""
+        """Answer the next `times` requests whose path contains path_contains with this fault.
+
+        body (with headers): serve exactly these bytes with `status`, e.g. 200 and a hostile /summary body.
+        """
         if times < 1:
             raise ValueError("times must be >= 1")
-        fault = _Fault(status, times, path_contains, retry_after, delay_seconds, malformed)
+        fault = _Fault(
+            status, times, path_contains, retry_after, delay_seconds, malformed, body, tuple((headers or {}).items())
+        )
         with self._lock:
             self._faults.append(fault)
 
@@ -1005,6 +1015,8 @@ class MistSimulator:
                 self._stopping.wait(fault.delay_seconds)
             if fault.malformed:
                 return _Response(200, MALFORMED_BODY)
+            if fault.body is not None:
+                return _Response(fault.status, fault.body, list(fault.headers))
             if fault.status >= 400:
                 return self._fault_response(fault)
         if method != "GET":
