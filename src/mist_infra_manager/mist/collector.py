@@ -34,9 +34,9 @@ from mist_infra_manager.analysis.models import (
     priority,
     utc_now,
 )
-from mist_infra_manager.mist import call_budget, detail_cache
+from mist_infra_manager.mist import call_budget, detail_cache, policy_inputs
 from mist_infra_manager.mist.mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
-from mist_infra_manager.settings import Settings
+from mist_infra_manager.settings import PolicySettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ class CollectionSettings:
     detail_reuse_minutes: float = 60.0
     # Seconds after the run's start when it stops making API calls; None: no deadline.
     run_timeout_seconds: Optional[float] = None
+    # The alert policy (analysis/policy.py) and the short window of fast detection (sle.alert_window).
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    alert_window: Optional[str] = None
 
     @classmethod
     def from_config(cls, config: Settings, interval_minutes: Optional[float] = None) -> CollectionSettings:
@@ -81,6 +84,8 @@ class CollectionSettings:
             budget_reserve_pct=config.mist.budget_reserve_pct,
             sites_cache_minutes=config.mist.sites_cache_minutes,
             detail_reuse_minutes=config.sle.detail_reuse_minutes,
+            policy=config.policy,
+            alert_window=config.sle.alert_window,
         )
 
 
@@ -191,7 +196,7 @@ def detail_targets(sites: List[SiteResult], classifier_detail: str) -> List[Tupl
         (site, metric)
         for site in sites
         for metric in site.metrics.values()
-        if classifier_detail == "all" or metric.severity in ALERT_SEVERITIES
+        if classifier_detail == "all" or metric.severity in ALERT_SEVERITIES or metric.acute
     ]
     targets.sort(key=lambda pair: priority(pair[1].severity, pair[1].sle_pct, pair[0].num_clients, pair[0].name))
     return targets
@@ -478,6 +483,19 @@ def collect(
             blocked_until = call_budget.block_from_retry_after(meter.now() if meter else now, error.retry_after)
             raise
         sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
+        # Alert policy: per-site thresholds by profile, then the short window (before the detail targets).
+        policy_inputs.apply_profiles(
+            client,
+            org_id,
+            site_list,
+            sites,
+            settings.policy,
+            settings.thresholds,
+            state_directory=state_directory,
+            now=now,
+            cache_minutes=settings.sites_cache_minutes,
+        )
+        policy_inputs.apply_alert_window(client, org_id, sites, settings.alert_window, settings.thresholds)
         problems = _org_problems(sites, client.shortfalls)
         logger.info(
             "%d sites%s, %d with SLE results",

@@ -14,13 +14,14 @@ from datetime import datetime
 from typing import Callable, List, Optional
 
 from mist_infra_manager.alerting import channels, notification_service
+from mist_infra_manager.analysis import policy
 from mist_infra_manager.analysis.models import RunResult, utc_now
 from mist_infra_manager.mist import collector
 from mist_infra_manager.mist.mist_client import MistClient
 from mist_infra_manager.outputs import report_generator
 from mist_infra_manager.outputs.report_generator import ReportFiles
 from mist_infra_manager.settings import Settings
-from mist_infra_manager.state import history_store, paths
+from mist_infra_manager.state import history_store, paths, silences
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ def run_cycle(
     finally:
         if own_client:
             active_client.close()
+    # Alert policy: silences (state/silences.json), maintenance, minimum impact, inhibition and incidents.
+    result.alert_window = config.sle.alert_window
+    policy.apply_policy(result, config.policy, silences.load_silences(config.reports.directory), clock())
     outcome = CycleOutcome(result=result)
     # Before any output, which all render result.trends; then the run's snapshot and retention.
     _update_history(result, config)
