@@ -50,6 +50,7 @@ def test_keys_left_out_get_their_defaults() -> None:
         "duration": "1d",
         "classifier_detail": "degraded",
         "detail_reuse_minutes": 60,
+        "alert_window": None,
     }
     assert loaded.thresholds.as_dict() == {"critical": 70, "major": 80, "warning": 90}
     assert loaded.notifications.repeat_interval == "4h"

@@ -267,6 +267,8 @@ SCHEMA: Dict[str, Any] = {
         "channels": Field("list", []),
     },
     "policy": {
+        # Default: on when the file has a policy section with any other key; false switches it all off.
+        "enabled": Field("bool", None, nullable=True),
         "min_clients": Field("int", 0, minimum=0),
         "min_users": Field("int", 0, minimum=0),
         # Lists of mappings, checked entry by entry by _check_policy.
@@ -1024,7 +1026,8 @@ def _check_maintenance(raw: Any, where: str, errors: List[str]) -> Optional[Main
 def _check_policy(config: Dict[str, Any], raw: Any, errors: List[str]) -> PolicySettings:
     """Return the policy section as PolicySettings; every error names its path (policy.profiles[1].thresholds.major).
 
-    The policy is enabled only when the file has a non-empty `policy` mapping: without one nothing changes.
+    The policy applies when the file has a `policy` section with any key besides `enabled` (and `enabled` is not
+    false), or when `enabled: true`: without one nothing changes.
     """
     policy = config["policy"]
     raw_policy = raw.get("policy") if isinstance(raw, dict) else None
@@ -1045,8 +1048,9 @@ def _check_policy(config: Dict[str, Any], raw: Any, errors: List[str]) -> Policy
         for window in [_check_maintenance(entry, f"policy.maintenance[{index}]", errors)]
         if window is not None
     ]
+    given = isinstance(raw_policy, dict) and any(key != "enabled" for key in raw_policy)
     return PolicySettings(
-        enabled=isinstance(raw_policy, dict) and bool(raw_policy),
+        enabled=given if policy["enabled"] is None else bool(policy["enabled"]),
         min_clients=policy["min_clients"],
         min_users=policy["min_users"],
         profiles=tuple(profiles),

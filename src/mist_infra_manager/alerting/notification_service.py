@@ -182,6 +182,7 @@ def alert_extras(
             "site_name": problem.site_name,
             "metric_name": names.get(problem.metric, problem.metric),
             "sle_pct": problem.sle_pct,
+            "acute": problem.acute,
         }
         for problem in decision.with_reason(alert_state.REASON_NEW, alert_state.REASON_ESCALATED)
     ]

@@ -12,7 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from mist_infra_manager.analysis import catalog
 from mist_infra_manager.analysis.models import (
@@ -25,7 +25,6 @@ from mist_infra_manager.analysis.models import (
     priority,
 )
 from mist_infra_manager.analysis.sle_monitor import fraction_to_pct, severity_for, site_status
-from mist_infra_manager.settings import MaintenanceSettings, PolicySettings, ProfileSettings, WeeklyWindow
 
 try:  # Python 3.9+: the IANA database of the system, or the tzdata package (Windows).
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,6 +50,83 @@ CONNECTIVITY_METRIC = "ap-health"
 DISCONNECTION_MARKERS = ("site-down", "switch-down", "ap-unreachable", "disconnected")
 MINUTES_PER_DAY = 24 * 60
 SILENCE_ID_LENGTH = 8
+
+
+# What the policy reads of the configuration (settings.PolicySettings and its parts; analysis imports nothing
+# from the foundation, so it names the shape it needs).
+
+
+class WeeklyWindow(Protocol):
+    """A weekly window: the weekdays it starts on (0 = Monday), start and end minutes after local midnight."""
+
+    @property
+    def days(self) -> Tuple[int, ...]: ...
+
+    @property
+    def start_minute(self) -> int: ...
+
+    @property
+    def end_minute(self) -> int: ...
+
+
+class ProfileSettings(Protocol):
+    """A profile: its name, its sites (site group names, name globs) and complete thresholds."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def site_groups(self) -> Tuple[str, ...]: ...
+
+    @property
+    def sites(self) -> Tuple[str, ...]: ...
+
+    @property
+    def thresholds(self) -> Dict[str, float]: ...
+
+    @property
+    def metrics(self) -> Dict[str, Dict[str, float]]: ...
+
+
+class MaintenanceSettings(Protocol):
+    """A maintenance entry: its name, its sites and its weekly windows."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def site_groups(self) -> Tuple[str, ...]: ...
+
+    @property
+    def sites(self) -> Tuple[str, ...]: ...
+
+    @property
+    def windows(self) -> Sequence[WeeklyWindow]: ...
+
+
+class PolicySettings(Protocol):
+    """The policy section (settings.PolicySettings)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def min_clients(self) -> int: ...
+
+    @property
+    def min_users(self) -> int: ...
+
+    @property
+    def profiles(self) -> Sequence[ProfileSettings]: ...
+
+    @property
+    def maintenance(self) -> Sequence[MaintenanceSettings]: ...
+
+    @property
+    def incident_min_sites(self) -> int: ...
+
+    @property
+    def inhibition(self) -> bool: ...
 
 
 # --- Silences ------------------------------------------------------------------------------------------------

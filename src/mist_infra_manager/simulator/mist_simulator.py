@@ -956,6 +956,13 @@ class MistSimulator:
             for cache_key in [cache_key for cache_key in self._summary_cache if cache_key[0] == index]:
                 del self._summary_cache[cache_key]
 
+    def set_clients(self, index: int, num_clients: int) -> None:
+        """Change one site's client count (sites-sle num_clients)."""
+        site = self.sites[index]
+        with self._lock:
+            site.num_clients = num_clients
+            self._sle_json[index] = None
+
     def set_site_group(self, index: int, name: str) -> None:
         """Put one site into the site group `name` too (created when new), e.g. "Warehouses"."""
         site = self.sites[index]
