@@ -92,6 +92,7 @@ MODULE_TIERS: Dict[str, str] = {
     "test_docs.py": "unit",
     "test_email_contrast.py": "unit",
     "test_email_layout_browser.py": "e2e",
+    "test_fault_injection.py": "integration",
     "test_fileio.py": "unit",
     "test_health_dashboard_html.py": "unit",
     "test_heartbeat.py": "unit",

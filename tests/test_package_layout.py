@@ -11,7 +11,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 # Top-level modules every group may use: settings, their loading, logging and redaction, the version.
 FOUNDATION = "foundation"
-FOUNDATION_MODULES = frozenset({"__init__", "config", "logging_setup", "settings", "text_safety"})
+FOUNDATION_MODULES = frozenset({"__init__", "config", "logging_setup", "network", "settings", "text_safety"})
 
 # Which groups each group may import (its own included). The simulator stands in for the Mist cloud:
 # it shares nothing with the code under test, so a mistake in one cannot hide in the other.

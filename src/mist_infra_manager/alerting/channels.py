@@ -514,6 +514,17 @@ def pending_count(config: Settings) -> int:
     )
 
 
+def _flush_outbox(config: Settings, channel: ChannelSettings, outbox: ChannelOutbox, sleep: Optional[Sleep]) -> bool:
+    """Send what waits in one channel's outbox, oldest first; returns False when anything still waits."""
+    report = ChannelReport(channel.name)
+    sender = ChannelSender(channel, sleep, dict(config.network_environment))
+    try:
+        sender.flush(outbox, report)
+    finally:
+        sender.close()
+    return not report.failed
+
+
 def flush_all(config: Settings, *, sleep: Optional[Sleep] = None) -> bool:
     """Post what waits in every channel's outbox; returns False while something still waits."""
     ok = True
@@ -521,13 +532,7 @@ def flush_all(config: Settings, *, sleep: Optional[Sleep] = None) -> bool:
         outbox = ChannelOutbox(config.reports.directory, channel.name)
         if not outbox.pending():
             continue
-        report = ChannelReport(channel.name)
-        sender = ChannelSender(channel, sleep, dict(config.network_environment))
-        try:
-            sender.flush(outbox, report)
-        finally:
-            sender.close()
-        ok = ok and not report.failed
+        ok = _flush_outbox(config, channel, outbox, sleep) and ok
     return ok
 
 
@@ -585,13 +590,7 @@ def send_monitoring_notice(config: Settings, kind: str, detail: str, now: dateti
             except OSError as error:
                 logger.error("Channel %s: its outbox cannot be written: %s", channel.name, error.strerror or error)
                 ok = False
-        report = ChannelReport(channel.name)
-        sender = ChannelSender(channel, environ=dict(config.network_environment))
-        try:
-            sender.flush(outbox, report)
-        finally:
-            sender.close()
-        ok = ok and not report.failed
+        ok = _flush_outbox(config, channel, outbox, None) and ok
     return ok
 
 

@@ -11,12 +11,12 @@ import hashlib
 import hmac
 import logging
 import time
-import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Dict, Mapping, Optional, Union
-from urllib.parse import urlsplit
+from typing import Callable, Dict, Mapping, Optional
 
 import requests
+
+from mist_infra_manager import network
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +26,12 @@ BACKOFF_MAX_SECONDS = 10.0
 MAX_ATTEMPTS = 5
 # A Retry-After longer than this is not waited for in the run: the message waits in the outbox instead.
 MAX_RETRY_AFTER_SECONDS = 120.0
+# Retry-After is read as the server says it; the wait itself is capped at MAX_RETRY_AFTER_SECONDS where used.
+UNCAPPED_SECONDS = float("inf")
 # Answers that mean the message itself is refused: sending it again cannot help.
 PERMANENT_STATUSES = (400, 413, 422)
 SIGNATURE_HEADER = "X-Signature-256"
 # The CA variables honoured, first set wins (requests' certifi bundle is not reached by OpenSSL's own variables).
-CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 USER_AGENT = "mist-infra-manager"
 
 
@@ -59,42 +60,6 @@ def headers_for(body: bytes, secret: Optional[str]) -> Dict[str, str]:
     return headers
 
 
-def _variable(environ: Mapping[str, str], name: str) -> str:
-    for key, value in environ.items():
-        if key.upper() == name.upper() and value.strip():
-            return value.strip()
-    return ""
-
-
-def proxy_for(url: str, environ: Mapping[str, str]) -> Optional[str]:
-    """Return the proxy a POST to url goes through (HTTPS_PROXY/HTTP_PROXY, else ALL_PROXY, unless NO_PROXY)."""
-    parts = urlsplit(url)
-    found = _variable(environ, f"{parts.scheme}_proxy") or _variable(environ, "all_proxy")
-    if not found:
-        return None
-    no_proxy = _variable(environ, "no_proxy")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    if no_proxy and bypass(f"{parts.hostname}:{port}", {"no": no_proxy}):
-        return None
-    return found if "://" in found else f"http://{found}"
-
-
-def verify_for(environ: Mapping[str, str]) -> Union[bool, str]:
-    """Return requests' verify value: the first CA variable set, else True (the system's CAs)."""
-    return next((_variable(environ, name) for name in CA_VARIABLES if _variable(environ, name)), True)
-
-
-def _retry_after(value: Optional[str]) -> Optional[float]:
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None  # an HTTP date: the backoff applies
-    return max(0.0, seconds)
-
-
 class HttpPoster:
     """POSTs bodies with a per-attempt timeout and a bound on the whole call, retries included."""
 
@@ -116,14 +81,14 @@ class HttpPoster:
         # Proxies and CAs come from the environment the run was given (config.network_environment), never from
         # os.environ behind the caller's back, and no ~/.netrc credentials are added to a webhook.
         self._session.trust_env = False
-        self._session.verify = verify_for(self._environ)
+        self._session.verify = network.verify_for(self._environ)[0]
 
     def close(self) -> None:
         """Close the connections."""
         self._session.close()
 
     def _attempt(self, url: str, body: bytes, headers: Dict[str, str]) -> PostResult:
-        proxy = proxy_for(url, self._environ)
+        proxy = network.proxy_for(url, self._environ)
         try:
             response = self._session.post(
                 url,
@@ -142,7 +107,7 @@ class HttpPoster:
             retry_after = response.headers.get("Retry-After")
         if 200 <= status < 300:
             return PostResult(True, status, f"HTTP {status}")
-        wait = _retry_after(retry_after) if status in (429, 503) else None
+        wait = network.retry_after_seconds(retry_after, UNCAPPED_SECONDS) if status in (429, 503) else None
         reason = f"HTTP {status}" if wait is None else f"HTTP {status}, Retry-After {wait:g} s"
         return PostResult(False, status, reason, permanent=status in PERMANENT_STATUSES, retry_after=wait)
 

@@ -16,8 +16,6 @@ The `proxy` and `ca_bundle` arguments (mist.proxy, mist.ca_bundle) override them
 
 from __future__ import annotations
 
-import email.utils
-import ipaddress
 import logging
 import math
 import os
@@ -27,17 +25,18 @@ import socket
 import ssl
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
 
+from mist_infra_manager import network
 from mist_infra_manager.mist import bounded_http
+from mist_infra_manager.network import masked_url, proxy_for, verify_for  # noqa: F401 (the module's API)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ RATE_LIMIT_BACKOFF_SECONDS = 5.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
 USER_AGENT = "mist-infra-manager/1.0"
 # The CA bundle variables, in the order they are looked at (requests reads the first two, OpenSSL the last two).
-CA_ENVIRONMENT_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})([^'\"]*)")
 
 
@@ -106,23 +104,8 @@ class RateLimitError(MistApiError):
 
 
 def _retry_after_seconds(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
-    """Return a Retry-After header (seconds or an HTTP date) as seconds, at most MAX_RETRY_AFTER_SECONDS."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        seconds = (moment - (now or datetime.now(timezone.utc))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    # The budget is per rolling hour: no answer can ask for more, and a larger one must not block for years.
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    """Return a Retry-After header as seconds, at most MAX_RETRY_AFTER_SECONDS (the budget's rolling hour)."""
+    return network.retry_after_seconds(value, MAX_RETRY_AFTER_SECONDS, now)
 
 
 def _detail(response: requests.Response) -> str:
@@ -132,79 +115,6 @@ def _detail(response: requests.Response) -> str:
         return ""
     detail = body.get("detail") if isinstance(body, dict) else None
     return f": {str(detail)[:200]}" if detail else ""
-
-
-def masked_url(url: str) -> str:
-    """Return a URL fit for messages and logs: a password in it replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
-
-
-def _environment_value(environ: Mapping[str, str], name: str) -> Optional[str]:
-    """Return a proxy variable as curl and urllib read it: the lower-case name first, then the upper-case one."""
-    for key in (name.lower(), name.upper()):
-        value = (environ.get(key) or "").strip()
-        if value:
-            return value
-    return None
-
-
-def _bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
-    """Return True when NO_PROXY covers the host: `*`, a domain suffix, host:port, or (for an IP) a CIDR block."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is not None:
-        for entry in (item.strip() for item in no_proxy.split(",")):
-            try:
-                if "/" in entry and address in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return bool(urllib.request.proxy_bypass_environment(f"{host}:{port}", {"no": no_proxy}))  # type: ignore[attr-defined]
-
-
-def proxy_for(url: str, environ: Mapping[str, str], proxy: Optional[str] = None) -> Optional[str]:
-    """Return the proxy URL requests to `url` go through, or None for a direct connection.
-
-    An explicit `proxy` (mist.proxy) is used for http and https alike and ignores NO_PROXY: it is set for this one
-    API host, so a NO_PROXY meant for other tools does not silently undo it. From the environment, the scheme's
-    variable (HTTPS_PROXY or HTTP_PROXY, else ALL_PROXY) applies unless NO_PROXY covers the host.
-    """
-    if proxy:
-        chosen = proxy.strip()
-    else:
-        parts = urlsplit(url)
-        found = _environment_value(environ, f"{parts.scheme}_proxy") or _environment_value(environ, "all_proxy")
-        if not found:
-            return None
-        no_proxy = _environment_value(environ, "no_proxy")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if no_proxy and _bypasses_proxy(parts.hostname or "", port, no_proxy):
-            return None
-        chosen = found
-    # curl and requests take "proxy:3128" as http://proxy:3128.
-    return chosen if "://" in chosen else f"http://{chosen}"
-
-
-def verify_for(environ: Mapping[str, str], ca_bundle: Optional[str] = None) -> Tuple[Union[bool, str], str]:
-    """Return (requests' verify value, where it came from): ca_bundle (mist.ca_bundle), else the first CA variable.
-
-    SSL_CERT_FILE and SSL_CERT_DIR are passed on explicitly: requests uses certifi's bundle, which OpenSSL's
-    variables do not reach.
-    """
-    if ca_bundle:
-        return str(ca_bundle), "mist.ca_bundle"
-    for name in CA_ENVIRONMENT_VARIABLES:
-        value = (environ.get(name) or "").strip()
-        if value:
-            return value, name
-    return True, ""
 
 
 class _TokenAuth(requests.auth.AuthBase):
@@ -267,16 +177,16 @@ class MistClient:
         parts = urlsplit(self.base_url)
         self._host = parts.netloc.rpartition("@")[2]
         environment = os.environ if environ is None else environ
-        self.proxy = proxy_for(self.base_url, environment, proxy)
+        self.proxy = network.proxy_for(self.base_url, environment, proxy)
         scheme_variable = f"{parts.scheme.upper()}_PROXY"
         self._proxy_source = (
             "mist.proxy"
             if proxy
             else scheme_variable
-            if _environment_value(environment, scheme_variable)
+            if network.environment_value(environment, scheme_variable)
             else "ALL_PROXY"
         )
-        verify, self._verify_source = verify_for(environment, ca_bundle)
+        verify, self._verify_source = network.verify_for(environment, ca_bundle)
         if isinstance(verify, str) and not Path(verify).exists():
             raise MistApiError(f"{self._verify_source}: the CA bundle {verify} does not exist")
         self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
@@ -309,7 +219,7 @@ class MistClient:
         self.session.verify = verify
         if self.proxy:
             self.session.proxies = {"http": self.proxy, "https": self.proxy}
-            logger.debug("Mist API %s through the proxy %s", self._host, masked_url(self.proxy))
+            logger.debug("Mist API %s through the proxy %s", self._host, network.masked_url(self.proxy))
 
     @property
     def calls(self) -> int:
@@ -400,9 +310,9 @@ class MistClient:
         """Return (one-line cause, worth a retry) of a request that got no HTTP answer, without secrets."""
         host = self._host
         causes = _causes(error)
-        via = f" through the proxy {masked_url(self.proxy)}" if self.proxy else ""
+        via = f" through the proxy {network.masked_url(self.proxy)}" if self.proxy else ""
         if self.proxy and isinstance(error, requests.exceptions.ProxyError):
-            proxy = masked_url(self.proxy)
+            proxy = network.masked_url(self.proxy)
             refusal = next(
                 (_TUNNEL_REFUSED.search(str(cause)) for cause in causes if _TUNNEL_REFUSED.search(str(cause))), None
             )
@@ -439,7 +349,9 @@ class MistClient:
             )
             where = f"the CA bundle of {self._verify_source}" if self._verify_source else "the built-in CA list"
             inspected = (
-                f", through the proxy {masked_url(self.proxy)} (it may re-sign with its own CA)" if self.proxy else ""
+                f", through the proxy {network.masked_url(self.proxy)} (it may re-sign with its own CA)"
+                if self.proxy
+                else ""
             )
             return (
                 f"TLS certificate of {host} not trusted ({reason}; checked against {where}{inspected}): "
@@ -472,7 +384,10 @@ class MistClient:
             detail = getattr(failure, "strerror", None) or type(failure or error).__name__
             return f"cannot connect to {host}{via} ({detail})", True
         if isinstance(error, requests.exceptions.InvalidSchema) and self.proxy:
-            return f"the proxy {masked_url(self.proxy)} has a scheme this tool cannot use (http or https only)", False
+            return (
+                f"the proxy {network.masked_url(self.proxy)} has a scheme this tool cannot use (http or https only)",
+                False,
+            )
         # A body cut off mid-transfer and the like: retried as a network error.
         return f"the connection failed ({type(error).__name__})", True
 
