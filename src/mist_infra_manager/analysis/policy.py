@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -50,6 +51,8 @@ CONNECTIVITY_METRIC = "ap-health"
 DISCONNECTION_MARKERS = ("site-down", "switch-down", "ap-unreachable", "disconnected")
 MINUTES_PER_DAY = 24 * 60
 SILENCE_ID_LENGTH = 8
+# Where a word of a site name starts, after a space or punctuation (see name_matches).
+_WORD_START = re.compile(r"[\s\-_/,.()]+")
 
 
 # What the policy reads of the configuration (settings.PolicySettings and its parts; analysis imports nothing
@@ -174,9 +177,14 @@ def new_silence_id() -> str:
 
 
 def name_matches(name: str, patterns: Iterable[str]) -> bool:
-    """Return True when a site name matches one of the globs (`Flagship *`), case-insensitively."""
+    """Return True when a site name matches one of the globs (`Flagship *`), case-insensitively.
+
+    A glob matches the whole name or the name from the start of any of its words, so `Leeds*` finds
+    `Store-0007 Leeds` as well as `Leeds Central` (site names often carry a store number first).
+    """
     lowered = name.lower()
-    return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in patterns)
+    starts = [0] + [match.end() for match in _WORD_START.finditer(lowered)]
+    return any(fnmatch.fnmatchcase(lowered[start:], pattern.lower()) for pattern in patterns for start in starts)
 
 
 def _in_scope(site: SiteResult, site_groups: Sequence[str], sites: Sequence[str]) -> bool:
