@@ -281,3 +281,53 @@ def test_the_demo_shows_a_profile_an_acute_alert_and_an_incident(tmp_path: Path)
     assert [key for site in document["sites"] for key, m in site["metrics"].items() if m.get("acute")] == ["throughput"]
     assert document["incidents"][0]["key"] == "incident:time-to-connect:dhcp-unresponsive"
     assert "INCIDENTS" in completed.stdout and "ACUTE" in completed.stdout
+
+
+def test_a_silence_of_a_site_group_mutes_its_sites_even_without_a_policy_section(
+    simulator: Any, make_config: Any, smtp: SmtpTestServer, tmp_path: Path
+) -> None:
+    simulator.set_fraction(LYON, "coverage", 0.55)  # Lyon is in "Stores FR"
+    path = write(make_config, simulator, smtp, {})
+    added = run_main(
+        [
+            "silence",
+            "add",
+            "--group",
+            "Stores FR",
+            "--metric",
+            "coverage",
+            "--until",
+            "2099-01-01T00:00Z",
+            "--reason",
+            "RF survey",
+            "--config",
+            str(path),
+        ]
+    )
+    assert added.returncode == 2  # at most 90 days
+
+    added = run_main(
+        [
+            "silence",
+            "add",
+            "--group",
+            "Stores FR",
+            "--metric",
+            "coverage",
+            "--for",
+            "1d",
+            "--reason",
+            "RF survey",
+            "--config",
+            str(path),
+        ]
+    )
+    assert added.returncode == 0, added.stderr
+    run(path)
+
+    document = dashboard(tmp_path / "reports")
+    assert site_named(document, "Lyon")["metrics"]["coverage"]["muted"]["by"] == "silence"
+    assert not [p for p in alerted(tmp_path / "reports") if "Lyon" in p[0]]
+    assert ("Store-0001 London", "coverage", "critical") in alerted(tmp_path / "reports")
+    assert "profile" not in site_named(document, "Lyon") and "incidents" not in document
+    assert simulator.calls_matching("/sitegroups") == 1

@@ -226,6 +226,12 @@ def thresholds_of(metric: MetricResult, default: Mapping[str, float]) -> Mapping
     return metric.thresholds if metric.thresholds is not None else default
 
 
+def set_attributes(sites: Sequence[SiteResult], attributes: Mapping[str, Tuple[str, List[str]]]) -> None:
+    """Give each site its timezone and site group names (UTC and none when the API gave none)."""
+    for site in sites:
+        site.timezone, site.groups = attributes.get(site.id, (DEFAULT_TIMEZONE, []))
+
+
 def apply_profiles(
     sites: Sequence[SiteResult],
     attributes: Mapping[str, Tuple[str, List[str]]],
@@ -233,8 +239,8 @@ def apply_profiles(
     default: Mapping[str, float],
 ) -> None:
     """Give each site its timezone, groups and profile, and judge its metrics by the profile's thresholds."""
+    set_attributes(sites, attributes)
     for site in sites:
-        site.timezone, site.groups = attributes.get(site.id, (DEFAULT_TIMEZONE, []))
         profile = match_profile(site, policy.profiles)
         site.profile = DEFAULT_PROFILE if profile is None else profile.name
         if profile is None:

@@ -66,6 +66,8 @@ class CollectionSettings:
     # The alert policy (analysis/policy.py) and the short window of fast detection (sle.alert_window).
     policy: PolicySettings = field(default_factory=PolicySettings)
     alert_window: Optional[str] = None
+    # An active silence names a Mist site group: read the site groups even without a policy naming one.
+    site_groups_wanted: bool = False
 
     @classmethod
     def from_config(cls, config: Settings, interval_minutes: Optional[float] = None) -> CollectionSettings:
@@ -494,6 +496,7 @@ def collect(
             state_directory=state_directory,
             now=now,
             cache_minutes=settings.sites_cache_minutes,
+            groups_wanted=settings.site_groups_wanted,
         )
         policy_inputs.apply_alert_window(client, org_id, sites, settings.alert_window, settings.thresholds)
         problems = _org_problems(sites, client.shortfalls)

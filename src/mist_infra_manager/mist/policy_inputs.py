@@ -52,12 +52,21 @@ def apply_profiles(
     state_directory: Optional[Path],
     now: datetime,
     cache_minutes: float,
+    groups_wanted: bool = False,
 ) -> None:
-    """Give each site its timezone, site groups and profile, and judge it by that profile's thresholds."""
-    if not settings.enabled:
+    """Give each site its timezone and site groups and, with a policy, its profile and that profile's thresholds.
+
+    groups_wanted: a silence names a site group, so the groups are read even without a policy naming one.
+    """
+    if not settings.enabled and not groups_wanted:
         return
-    groups = site_groups(client, org_id, state_directory, now, cache_minutes) if settings.uses_site_groups else []
-    policy.apply_profiles(sites, policy.site_attributes(site_list, groups), settings, thresholds)
+    needs_groups = groups_wanted or (settings.enabled and settings.uses_site_groups)
+    groups = site_groups(client, org_id, state_directory, now, cache_minutes) if needs_groups else []
+    attributes = policy.site_attributes(site_list, groups)
+    if settings.enabled:
+        policy.apply_profiles(sites, attributes, settings, thresholds)
+    else:
+        policy.set_attributes(sites, attributes)
 
 
 def apply_alert_window(

@@ -98,10 +98,13 @@ def run_cycle(
     started = time.monotonic()
     own_client = client is None
     active_client = client or make_client(config)
+    active_silences = silences.load_silences(config.reports.directory)
     try:
+        settings = collector.CollectionSettings.from_config(config, interval_minutes)
+        settings.site_groups_wanted = any(item.group is not None and item.active(clock()) for item in active_silences)
         result = collector.collect(
             active_client,
-            collector.CollectionSettings.from_config(config, interval_minutes),
+            settings,
             clock(),
             fetch_detail=mode != "insights",
             # The call meter and the caches, shared by every run of this reports directory.
@@ -115,7 +118,7 @@ def run_cycle(
             active_client.close()
     # Alert policy: silences (state/silences.json), maintenance, minimum impact, inhibition and incidents.
     result.alert_window = config.sle.alert_window
-    policy.apply_policy(result, config.policy, silences.load_silences(config.reports.directory), clock())
+    policy.apply_policy(result, config.policy, active_silences, clock())
     outcome = CycleOutcome(result=result)
     # Before any output, which all render result.trends; then the run's snapshot and retention.
     _update_history(result, config)
