@@ -265,9 +265,8 @@ def test_sites_sharing_a_metric_and_top_classifier_become_one_incident_problem_w
 
     assert [incident.key for incident in result.incidents] == ["incident:time-to-connect:dhcp-unresponsive"]
     assert problems[0].site_id == "incident:time-to-connect:dhcp-unresponsive" and problems[0].incident
-    assert (
-        problems[0].site_name.startswith("Dhcp Unresponsive degrades Time to Connect at 5 sites (5 critical)")
-        or "degrades Time to Connect at 5 sites (5 critical)" in problems[0].site_name
+    assert problems[0].site_name == (
+        "DHCP Unresponsive degrades Time to Connect at 5 sites (5 critical): a shared service is the likely cause"
     )
     assert [p.site_name for p in problems[1:]] == ["Other"]
 
@@ -319,3 +318,32 @@ def test_a_damaged_silences_file_is_set_aside_and_silences_nothing(tmp_path: Pat
 
     assert silences.load_silences(tmp_path) == []
     assert path.with_name(path.name + ".corrupt").exists()
+
+
+def test_an_incident_that_ends_is_resolved_once_it_was_emailed() -> None:
+    key = "incident:time-to-connect:dhcp-unresponsive"
+    sent = alert_state.Entry(key, "DHCP ... at 5 sites", "time-to-connect", "critical", 60.0, NOW, NOW, NOW)
+    never_sent = alert_state.Entry(
+        key.replace("dhcp", "dns"), "DNS ...", "time-to-connect", "critical", 60.0, NOW, NOW, None
+    )
+
+    decision = alert_state.decide(
+        {sent.key: sent, never_sent.key: never_sent},
+        [],
+        {},
+        trends_computed=True,
+        now=NOW + timedelta(minutes=15),
+        repeat_interval=timedelta(hours=4),
+    )
+
+    assert decision.resolved == [sent]
+    assert alert_state.next_state({}, decision, NOW, alert_sent=True, resolved_sent=True) == {}
+
+
+def test_across_the_autumn_dst_change_a_night_window_lasts_one_hour_longer() -> None:
+    # London, Sunday 25 October 2026: 02:00 BST becomes 01:00 GMT; 00:00-04:00 local is 23:00 to 04:00 UTC.
+    night = window("sun 00:00-04:00")
+    start = datetime(2026, 10, 24, 23, 0, tzinfo=timezone.utc)
+
+    assert policy.window_end(night, "Europe/London", start) == datetime(2026, 10, 25, 4, 0, tzinfo=timezone.utc)
+    assert policy.window_end(night, "Europe/London", start - timedelta(minutes=1)) is None
