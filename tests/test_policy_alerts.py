@@ -331,3 +331,28 @@ def test_a_silence_of_a_site_group_mutes_its_sites_even_without_a_policy_section
     assert ("Store-0001 London", "coverage", "critical") in alerted(tmp_path / "reports")
     assert "profile" not in site_named(document, "Lyon") and "incidents" not in document
     assert simulator.calls_matching("/sitegroups") == 1
+
+
+def test_an_incident_reaches_a_webhook_channel_as_one_problem_first(
+    simulator: Any, make_config: Any, tmp_path: Path
+) -> None:
+    from webhook_receiver import WebhookReceiver
+
+    stores = [10, 12, 14, 16, 18]
+    for index in stores:
+        simulator.set_classifiers(index, "time-to-connect", 0.60, {"dhcp-unresponsive": 1.0})
+    with WebhookReceiver(204) as receiver:
+        hook = {"name": "itsm", "type": "webhook", "url": receiver.url("/hook"), "retry_seconds": 0}
+        path = make_config(
+            simulator.base_url,
+            {
+                "notifications": {"enabled": True, "email": {"enabled": False}, "channels": [hook]},
+                "policy": {"incident_min_sites": 5},
+            },
+        )
+        run(path)
+        bodies = [request.body.decode("utf-8") for request in receiver.accepted()]
+
+    assert len(bodies) == 1
+    assert "DHCP Unresponsive degrades Time to Connect at 6 sites" in bodies[0]
+    assert all(simulator.sites[index].name not in bodies[0] for index in stores)
