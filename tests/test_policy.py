@@ -347,3 +347,15 @@ def test_across_the_autumn_dst_change_a_night_window_lasts_one_hour_longer() -> 
 
     assert policy.window_end(night, "Europe/London", start) == datetime(2026, 10, 25, 4, 0, tzinfo=timezone.utc)
     assert policy.window_end(night, "Europe/London", start - timedelta(minutes=1)) is None
+
+
+def test_a_problem_affecting_fewer_users_than_min_users_is_muted_and_one_without_a_count_is_not() -> None:
+    few = site("Few", {"coverage": metric("coverage", 60.0, "critical", "weak-signal")})  # 10 users
+    unknown = site("Unknown", {"coverage": metric("coverage", 60.0, "critical", "weak-signal")})
+    unknown.metrics["coverage"].classifiers[0].users = None
+    result = run_of([few, unknown])
+
+    policy.apply_policy(result, validate_policy({"min_users": 11}), [], NOW)
+
+    assert few.metrics["coverage"].muted_reason == "10 users affected, below policy.min_users 11"
+    assert unknown.metrics["coverage"].alertable
