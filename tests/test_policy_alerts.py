@@ -356,3 +356,17 @@ def test_an_incident_reaches_a_webhook_channel_as_one_problem_first(
     assert len(bodies) == 1
     assert "DHCP Unresponsive degrades Time to Connect at 6 sites" in bodies[0]
     assert all(simulator.sites[index].name not in bodies[0] for index in stores)
+
+
+def test_an_acute_problem_alone_names_itself_in_the_subject(
+    simulator: Any, make_config: Any, smtp: SmtpTestServer
+) -> None:
+    for index, site in enumerate(simulator.sites):  # a healthy org but for one hour at Munich
+        for key, value in site.fractions.items():
+            if value is not None and value < 0.9:
+                simulator.set_fraction(index, key, 0.95)
+    simulator.set_short_fraction(MUNICH, "throughput", 0.40)
+
+    run(write(make_config, simulator, smtp, {"sle": {"alert_window": "1h"}}))
+
+    assert smtp.messages[-1].subject.startswith("[CRITICAL] Mist SLE: 1 acute - ")
