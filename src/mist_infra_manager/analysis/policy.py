@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mist_infra_manager.analysis import catalog
 from mist_infra_manager.analysis.models import (
@@ -26,12 +27,6 @@ from mist_infra_manager.analysis.models import (
     priority,
 )
 from mist_infra_manager.analysis.sle_monitor import fraction_to_pct, severity_for, site_status
-
-try:  # Python 3.9+: the IANA database of the system, or the tzdata package (Windows).
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-except ImportError:  # pragma: no cover - Python 3.8 is not supported; kept for a clear error
-    ZoneInfo = None  # type: ignore[assignment,misc]
-    ZoneInfoNotFoundError = KeyError  # type: ignore[assignment,misc]
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +283,7 @@ def alert_kind(metric: MetricResult) -> Optional[str]:
 
 
 def _zone(name: Optional[str]) -> Any:
+    """Return the IANA zone (the system's database, or the tzdata package on Windows); UTC when unknown."""
     try:
         return ZoneInfo(name or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
