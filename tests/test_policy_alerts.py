@@ -370,3 +370,25 @@ def test_an_acute_problem_alone_names_itself_in_the_subject(
     run(write(make_config, simulator, smtp, {"sle": {"alert_window": "1h"}}))
 
     assert smtp.messages[-1].subject.startswith("[CRITICAL] Mist SLE: 1 acute - ")
+
+
+def test_a_sites_cache_without_timezones_is_fetched_again_when_a_policy_needs_them(
+    simulator: Any, smtp: SmtpTestServer, tmp_path: Path
+) -> None:
+    now = datetime(2026, 12, 2, 12, 30, tzinfo=timezone.utc)
+    cache = tmp_path / "reports" / "state" / "sites_cache.json"
+    cache.parent.mkdir(parents=True)
+    old_sites = [{"id": site.id, "name": site.name} for site in simulator.sites]
+    cache.write_text(
+        json.dumps(
+            {"version": 1, "org_id": simulator.org_id, "fetched_at": "2026-12-02T12:20:00Z", "sites": old_sites}
+        ),
+        encoding="utf-8",
+    )
+    settings = cycle_config(simulator, smtp, tmp_path, {"min_clients": 1})
+
+    result = cycle.run_cycle(settings, "monitor", clock=lambda: now).result
+
+    assert next(s for s in result.sites if s.name == "Store-0003 Berlin").timezone == "Europe/Berlin"
+    assert [path for path, _ in simulator.requests_log if path.endswith("/sites")]
+    assert "Europe/Berlin" in cache.read_text(encoding="utf-8")

@@ -428,6 +428,13 @@ def _org_phase(
         if state_directory is not None
         else None
     )
+    if (
+        cached is not None
+        and settings.policy.enabled
+        and not any(key in entry for entry in cached for key in detail_cache.POLICY_SITE_KEYS)
+    ):
+        # A sites cache written before the policy keys were kept: fetch timezones and site groups now.
+        cached = None
     workers = settings.max_workers
     sites_path = f"/orgs/{org_id}/sites"
     if cached is not None:
