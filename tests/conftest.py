@@ -73,6 +73,8 @@ MODULE_TIERS: Dict[str, str] = {
     "test_alert_email_layout.py": "integration",
     "test_alert_path.py": "integration",
     "test_alert_state.py": "unit",
+    "test_policy.py": "unit",
+    "test_policy_alerts.py": "integration",
     "test_api_contract.py": "integration",
     "test_bounded_http.py": "integration",
     "test_bruno_collection.py": "unit",

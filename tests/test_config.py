@@ -52,6 +52,7 @@ def test_keys_left_out_get_their_defaults() -> None:
         "detail_reuse_minutes": 60,
         "root_cause": "major",
         "types": ("wifi",),
+        "alert_window": None,
     }
     assert loaded.thresholds.as_dict() == {"critical": 70, "major": 80, "warning": 90}
     assert loaded.notifications.repeat_interval == "4h"

@@ -26,15 +26,19 @@ from mist_infra_manager.settings import (
     EmailSettings,
     HistorySettings,
     LoggingSettings,
+    MaintenanceSettings,
     MetricsSettings,
     MistSettings,
     MonitoringSettings,
     NotificationSettings,
+    PolicySettings,
+    ProfileSettings,
     ReportsSettings,
     Settings,
     SleSettings,
     Thresholds,
     TrendSettings,
+    WeeklyWindow,
 )
 
 APPLICATION_NAME = "mist-infra-manager"
@@ -205,6 +209,7 @@ SCHEMA: Dict[str, Any] = {
         "detail_reuse_minutes": Field("number", 60, minimum=0),
         "root_cause": Field("choice", "major", choices=("critical", "major", "none")),
         "types": Field("sle_types", ("wifi",), choices=("wifi", "wired", "wan")),
+        "alert_window": Field("sle_duration", None, nullable=True),
     },
     "thresholds": {
         "critical": Field("number", 70, minimum=0, maximum=100),
@@ -263,6 +268,17 @@ SCHEMA: Dict[str, Any] = {
         # A list of mappings, checked entry by entry by _check_channels.
         "channels": Field("list", []),
     },
+    "policy": {
+        # Default: on when the file has a policy section with any other key; false switches it all off.
+        "enabled": Field("bool", None, nullable=True),
+        "min_clients": Field("int", 0, minimum=0),
+        "min_users": Field("int", 0, minimum=0),
+        # Lists of mappings, checked entry by entry by _check_policy.
+        "profiles": Field("list", []),
+        "maintenance": Field("list", []),
+        "incident_min_sites": Field("int", 5, minimum=2),
+        "inhibition": Field("bool", True),
+    },
 }
 
 _TYPE_WORDS = {
@@ -280,6 +296,8 @@ _TYPE_WORDS = {
     "file_mode": 'a quoted octal file mode such as "0640"',
     "list": "a list",
     "sle_types": "a list of SLE types such as [wifi, wired, wan]",
+    "mapping": "a mapping",
+    "any": "a value",
 }
 _FILE_MODE_PATTERN = re.compile(r"^[0-7]{3,4}$")
 # Reports must stay readable and writable by the tool; no execute, set-id or sticky bits.
@@ -366,6 +384,12 @@ def _check_field(field: Field, value: Any, path: str) -> Tuple[Any, Optional[str
         return _check_file_mode(value, path)
     if kind == "sle_types":
         return _check_sle_types(field, value, path, shown)
+    if kind == "any":
+        return value, None
+    if kind == "mapping":
+        if not isinstance(value, dict):
+            return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
+        return value, None
     if kind == "list":
         if not isinstance(value, list):
             return None, f"{path}: expected {_TYPE_WORDS[kind]}, got {shown}"
@@ -681,6 +705,7 @@ def _settings(config: Dict[str, Any], source: str, environ: Mapping[str, str]) -
         ),
         source=source,
         metrics=MetricsSettings(**config["metrics"]),
+        policy=config["policy"],
         # The proxy and CA variables, for a client that must not read os.environ behind the caller's back.
         network_environment=tuple(
             (key, value) for key, value in environ.items() if key.upper() in NETWORK_ENVIRONMENT_VARIABLES
@@ -706,6 +731,7 @@ def validate(
     _check_token(config, environ, require_token, errors)
     _check_relations(config, environ, errors)
     config["notifications"]["channels"] = _check_channels(config, environ, errors)
+    config["policy"] = _check_policy(config, raw, errors)
     _resolve_paths(config, raw, base_directory or (PROJECT_ROOT if is_checkout() else Path.cwd()))
     _check_paths(config, errors)
     errors.extend(_check_network(config))
@@ -867,6 +893,201 @@ def _check_channels(config: Dict[str, Any], environ: Mapping[str, str], errors: 
 
 
 # --- end of notifications.channels ---------------------------------------------------------------------------
+
+
+# --- policy: profiles and maintenance windows -----------------------------------------------------------------
+
+# The JSON metric keys of every SLE type (analysis.catalog.ALL_METRICS; config cannot import analysis, a test keeps
+# them equal): per-metric overrides work for wired and WAN metrics too.
+SLE_METRIC_KEYS = (
+    "time-to-connect",
+    "successful-connect",
+    "coverage",
+    "roaming",
+    "throughput",
+    "capacity",
+    "ap-health",
+    "switch-health",
+    "switch-throughput",
+    "switch-bandwidth",
+    "gateway-health",
+    "wan-link-health",
+    "application-health",
+)
+THRESHOLD_KEYS = ("critical", "major", "warning")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WINDOW_PATTERN = re.compile(
+    r"^\s*(?P<first>[a-z]{3})(?:\s*-\s*(?P<last>[a-z]{3}))?\s+"
+    r"(?P<sh>\d{1,2}):(?P<sm>\d{2})\s*-\s*(?P<eh>\d{1,2}):(?P<em>\d{2})\s*$"
+)
+MINUTES_PER_DAY = 24 * 60
+PROFILE_SCHEMA: Dict[str, Field] = {
+    "name": Field("str"),
+    "site_groups": Field("any", []),  # a name or a list of names, checked by _string_list
+    "sites": Field("any", []),
+    "thresholds": Field("mapping", None, nullable=True),  # checked by _partial_thresholds
+    "metrics": Field("mapping", None, nullable=True),  # metric key -> partial thresholds
+}
+MAINTENANCE_SCHEMA: Dict[str, Field] = {
+    "name": Field("str"),
+    "site_groups": Field("any", []),  # a name or a list of names, checked by _string_list
+    "sites": Field("any", []),
+    "weekly": Field("any", []),  # a string or a list of strings, checked by parse_weekly
+}
+
+
+def parse_weekly(text: Any) -> WeeklyWindow:
+    """Return the window of `sun 01:00-05:00` or `mon-fri 22:00-06:00` (local wall clock); raises ValueError."""
+    match = _WINDOW_PATTERN.match(text.lower()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError('expected a weekly window such as "sun 01:00-05:00" or "mon-fri 22:00-06:00"')
+    first, last = match.group("first"), match.group("last") or match.group("first")
+    if first not in WEEKDAYS or last not in WEEKDAYS:
+        raise ValueError(f"days are {', '.join(WEEKDAYS)}")
+    start = int(match.group("sh")) * 60 + int(match.group("sm"))
+    end = int(match.group("eh")) * 60 + int(match.group("em"))
+    if int(match.group("sm")) > 59 or int(match.group("em")) > 59 or start >= MINUTES_PER_DAY or end > MINUTES_PER_DAY:
+        raise ValueError("times are HH:MM from 00:00 to 24:00")
+    if start == end:
+        raise ValueError("the window is empty (start equals end)")
+    first_day, last_day = WEEKDAYS.index(first), WEEKDAYS.index(last)
+    days = tuple((first_day + offset) % 7 for offset in range((last_day - first_day) % 7 + 1))
+    return WeeklyWindow(text=text.strip(), days=days, start_minute=start, end_minute=end % MINUTES_PER_DAY)
+
+
+def _string_list(value: Any, where: str, errors: List[str]) -> Tuple[str, ...]:
+    """Return a string or a list of non-empty strings as a tuple; an error names where otherwise."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
+        errors.append(f"{where}: expected a list of names, got {shown(value)}")
+        return ()
+    return tuple(item.strip() for item in items)
+
+
+def _partial_thresholds(
+    raw: Any, base: Mapping[str, float], where: str, errors: List[str]
+) -> Optional[Dict[str, float]]:
+    """Return base with the keys of raw (critical/major/warning, 0..100) applied, or None after an error."""
+    if raw is None:
+        return dict(base)
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: expected a mapping of critical, major and warning, got {shown(raw)}")
+        return None
+    count = len(errors)
+    merged = dict(base)
+    for key, value in raw.items():
+        if key not in THRESHOLD_KEYS:
+            errors.append(f"{where}.{shorten(str(key))}: unknown key{_did_you_mean(key, THRESHOLD_KEYS)}")
+            continue
+        checked, error = _check_field(Field("number", minimum=0, maximum=100), value, f"{where}.{key}")
+        if error:
+            errors.append(error)
+        else:
+            merged[key] = float(checked)
+    if len(errors) == count and not merged["critical"] < merged["major"] < merged["warning"]:
+        errors.append(
+            f"{where}: expected critical < major < warning, got "
+            f"{merged['critical']:g}, {merged['major']:g}, {merged['warning']:g}"
+        )
+    return None if len(errors) > count else merged
+
+
+def _check_profile(raw: Any, base: Mapping[str, float], where: str, errors: List[str]) -> Optional[ProfileSettings]:
+    count = len(errors)
+    entry = _validate_section(PROFILE_SCHEMA, raw, where, errors)
+    if not isinstance(raw, dict):
+        return None
+    if not entry["name"]:
+        errors.append(f"{where}.name: required")
+    groups = _string_list(entry["site_groups"], f"{where}.site_groups", errors)
+    sites = _string_list(entry["sites"], f"{where}.sites", errors)
+    if not groups and not sites and len(errors) == count:
+        errors.append(f"{where}: give site_groups or sites (which sites the profile applies to)")
+    thresholds = _partial_thresholds(raw.get("thresholds"), base, f"{where}.thresholds", errors)
+    metrics: Dict[str, Dict[str, float]] = {}
+    overrides = raw.get("metrics")
+    if overrides is not None and not isinstance(overrides, dict):
+        errors.append(f"{where}.metrics: expected a mapping of metric keys such as coverage, got {shown(overrides)}")
+    for key, value in (overrides or {}).items() if isinstance(overrides, dict) else ():
+        if key not in SLE_METRIC_KEYS:
+            hint = _did_you_mean(key, SLE_METRIC_KEYS)
+            errors.append(
+                f"{where}.metrics.{shorten(str(key))}: unknown metric{hint}; one of {', '.join(SLE_METRIC_KEYS)}"
+            )
+            continue
+        merged = _partial_thresholds(value, thresholds or base, f"{where}.metrics.{key}", errors)
+        if merged is not None:
+            metrics[key] = merged
+    if len(errors) > count or thresholds is None:
+        return None
+    return ProfileSettings(entry["name"], groups, sites, thresholds, metrics)
+
+
+def _check_maintenance(raw: Any, where: str, errors: List[str]) -> Optional[MaintenanceSettings]:
+    count = len(errors)
+    entry = _validate_section(MAINTENANCE_SCHEMA, raw, where, errors)
+    if not isinstance(raw, dict):
+        return None
+    if not entry["name"]:
+        errors.append(f"{where}.name: required")
+    groups = _string_list(entry["site_groups"], f"{where}.site_groups", errors)
+    sites = _string_list(entry["sites"], f"{where}.sites", errors)
+    if not groups and not sites and len(errors) == count:
+        errors.append(f"{where}: give site_groups or sites (which sites the window applies to)")
+    weekly = raw.get("weekly")
+    texts = [weekly] if isinstance(weekly, str) else weekly if isinstance(weekly, list) else None
+    windows: List[WeeklyWindow] = []
+    if not texts:
+        errors.append(f'{where}.weekly: required, e.g. "sun 01:00-05:00" or a list of such windows')
+    for number, text in enumerate(texts or []):
+        label = f"{where}.weekly" if isinstance(weekly, str) else f"{where}.weekly[{number}]"
+        try:
+            windows.append(parse_weekly(text))
+        except ValueError as error:
+            errors.append(f"{label}: {error}, got {shown(text)}")
+    if len(errors) > count:
+        return None
+    return MaintenanceSettings(entry["name"], groups, sites, tuple(windows))
+
+
+def _check_policy(config: Dict[str, Any], raw: Any, errors: List[str]) -> PolicySettings:
+    """Return the policy section as PolicySettings; every error names its path (policy.profiles[1].thresholds.major).
+
+    The policy applies when the file has a `policy` section with any key besides `enabled` (and `enabled` is not
+    false), or when `enabled: true`: without one nothing changes.
+    """
+    policy = config["policy"]
+    raw_policy = raw.get("policy") if isinstance(raw, dict) else None
+    base = config["thresholds"]
+    profiles: List[ProfileSettings] = []
+    names: List[str] = []
+    for index, entry in enumerate(policy["profiles"] or []):
+        profile = _check_profile(entry, base, f"policy.profiles[{index}]", errors)
+        if profile is None:
+            continue
+        if profile.name in names:
+            errors.append(f"policy.profiles[{index}].name: {profile.name!r} is already the name of another profile")
+        names.append(profile.name)
+        profiles.append(profile)
+    maintenance = [
+        window
+        for index, entry in enumerate(policy["maintenance"] or [])
+        for window in [_check_maintenance(entry, f"policy.maintenance[{index}]", errors)]
+        if window is not None
+    ]
+    given = isinstance(raw_policy, dict) and any(key != "enabled" for key in raw_policy)
+    return PolicySettings(
+        enabled=given if policy["enabled"] is None else bool(policy["enabled"]),
+        min_clients=policy["min_clients"],
+        min_users=policy["min_users"],
+        profiles=tuple(profiles),
+        maintenance=tuple(maintenance),
+        incident_min_sites=policy["incident_min_sites"],
+        inhibition=policy["inhibition"],
+    )
+
+
+# --- end of policy --------------------------------------------------------------------------------------------
 
 
 def load_config(path: Path, environ: Mapping[str, str], *, require_token: bool = True) -> Settings:

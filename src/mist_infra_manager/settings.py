@@ -6,7 +6,7 @@ are the config keys, so `settings.mist.base_url` is `mist.base_url` in the file 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -46,6 +46,8 @@ class SleSettings:
     root_cause: str = "major"
     # The SLE types to collect, in the order wifi, wired, wan; wifi always.
     types: Tuple[str, ...] = ("wifi",)
+    # The short window of fast detection (sle.alert_window), e.g. "1h"; None: off.
+    alert_window: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,70 @@ class MetricsSettings:
         return host.strip("[]"), int(port)
 
 
+# --- policy (profiles, minimum impact, maintenance windows, incidents) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class WeeklyWindow:
+    """One weekly window in a site's local wall-clock time: weekdays (0 = Monday) it starts on, start and end.
+
+    start and end are minutes after local midnight; an end not after the start means the window crosses midnight.
+    """
+
+    text: str
+    days: Tuple[int, ...]
+    start_minute: int
+    end_minute: int
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """One policy.profiles entry: which sites (Mist site group names or name globs) and their thresholds.
+
+    thresholds is complete (the profile's keys filled in from the top-level thresholds); metrics maps a JSON
+    metric key to its complete thresholds where the profile overrides that metric.
+    """
+
+    name: str
+    site_groups: Tuple[str, ...] = ()
+    sites: Tuple[str, ...] = ()
+    thresholds: Dict[str, float] = field(default_factory=dict)
+    metrics: Dict[str, Dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """One policy.maintenance entry: which sites, and its weekly windows in each site's own timezone."""
+
+    name: str
+    site_groups: Tuple[str, ...] = ()
+    sites: Tuple[str, ...] = ()
+    windows: Tuple[WeeklyWindow, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """The policy section; `enabled` is False when the file has none, and then nothing of it applies."""
+
+    enabled: bool = False
+    min_clients: int = 0
+    min_users: int = 0
+    profiles: Tuple[ProfileSettings, ...] = ()
+    maintenance: Tuple[MaintenanceSettings, ...] = ()
+    incident_min_sites: int = 5
+    inhibition: bool = True
+
+    @property
+    def uses_site_groups(self) -> bool:
+        """Return True when a profile or maintenance entry names Mist site groups (one more API call per run)."""
+        return any(profile.site_groups for profile in self.profiles) or any(
+            window.site_groups for window in self.maintenance
+        )
+
+
+# --- end of policy --------------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole validated configuration; `source` names the file (or "demo") in messages."""
@@ -215,6 +281,7 @@ class Settings:
     notifications: NotificationSettings
     source: str
     metrics: MetricsSettings = MetricsSettings()
+    policy: PolicySettings = PolicySettings()
     # (name, value) of the proxy and CA environment variables the run was started with.
     network_environment: Tuple[Tuple[str, str], ...] = ()
 

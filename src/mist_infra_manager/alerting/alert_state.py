@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from mist_infra_manager.analysis.models import SEVERITY_RANK, RunResult
+from mist_infra_manager.analysis.models import SEVERITY_RANK, Incident, RunResult
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import atomic_write_json, read_json_or_none
 
@@ -40,6 +40,8 @@ STATE_FILE_NAME = paths.ALERT_STATE_FILE_NAME
 KIND_CRITICAL = "critical"
 KIND_MAJOR = "major"
 KIND_TREND = "trend"
+# The site id of an incident problem starts with this (analysis.models.Incident.key).
+INCIDENT_PREFIX = "incident:"
 # The SLE severities that raise an alert (warnings are reported, never emailed on their own).
 SEVERITY_KINDS = (KIND_CRITICAL, KIND_MAJOR)
 ALERT_KINDS = (KIND_CRITICAL, KIND_MAJOR, KIND_TREND)
@@ -66,6 +68,9 @@ class Problem:
     metric: str
     kind: str
     sle_pct: Optional[float]
+    # Alert policy: below the critical threshold over sle.alert_window only; an incident (site_id is its key).
+    acute: bool = False
+    incident: bool = False
 
     @property
     def key(self) -> Key:
@@ -117,14 +122,32 @@ def _kind_rank(kind: str) -> int:
 
 
 def current_problems(result: RunResult) -> List[Problem]:
-    """Return the run's problems: critical and major site-metrics (worst first), then trend degradations."""
+    """Return the run's problems: incidents, then critical and major site-metrics (worst first), then trends.
+
+    The alert policy (analysis/policy.py) decides what alerts: a muted site-metric (silenced, in maintenance, below
+    min_clients, folded into site connectivity) is not a problem; an acute one is critical with its short-window
+    SLE %; one in an incident is carried by the incident's problem (key `incident:<metric>:<classifier>`), so a
+    site joining an open incident is not a new problem.
+    """
     problems = [
-        Problem(site.id, site.name, metric.key, metric.severity, metric.sle_pct)
+        Problem(incident.key, incident.headline, incident.metric, incident.severity, _lowest(incident), incident=True)
+        for incident in result.incidents
+    ]
+    singles = [
+        Problem(
+            site.id,
+            site.name,
+            metric.key,
+            "critical" if metric.acute else metric.severity,
+            metric.alert_window_pct if metric.acute else metric.sle_pct,
+            acute=metric.acute,
+        )
         for site in result.sites
         for metric in site.metrics.values()
-        if metric.severity in SEVERITY_KINDS
+        if (metric.severity in SEVERITY_KINDS or metric.acute) and metric.alertable and metric.incident is None
     ]
-    problems.sort(key=lambda problem: (_kind_rank(problem.kind), problem.sle_pct or 0.0))
+    singles.sort(key=lambda problem: (_kind_rank(problem.kind), problem.sle_pct or 0.0))
+    problems.extend(singles)
     seen = {problem.key for problem in problems}
     for degradation in trend_degradations(result.trends):
         problem = Problem(
@@ -138,6 +161,16 @@ def current_problems(result: RunResult) -> List[Problem]:
             seen.add(problem.key)
             problems.append(problem)
     return problems
+
+
+def _lowest(incident: Incident) -> Optional[float]:
+    values = [site.sle_pct for site in incident.sites if site.sle_pct is not None]
+    return min(values) if values else None
+
+
+def is_incident_key(site_id: str) -> bool:
+    """Return True for the pseudo site id of an incident problem (incident:<metric>:<classifier>)."""
+    return site_id.startswith(INCIDENT_PREFIX)
 
 
 def trend_degradations(trends: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
@@ -222,6 +255,11 @@ def decide(
                 carried.append(entry)
             continue
         severity = severities.get((entry.site_id, entry.metric))
+        if is_incident_key(entry.site_id):
+            # An incident that ended: resolved once emailed (its sites alert alone if they still need to).
+            if entry.last_sent is not None:
+                resolved.append(entry)
+            continue
         if severity is None:
             logger.info("Alert state: site %s is gone from the org; forgetting its %s problem", entry.site_name, key[1])
         elif severity == "no_data":

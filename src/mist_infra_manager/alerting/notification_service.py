@@ -127,6 +127,13 @@ def alert_subject(result: RunResult, decision: Decision) -> Tuple[str, str]:
         )
     if degradations:
         parts.append(f"{_plural(degradations, 'degradation')} since yesterday")
+    # Alert policy: acute site-metrics are below the thresholds only over sle.alert_window; incidents group sites.
+    acute = sum(1 for problem in decision.problems if problem.acute)
+    incidents = sum(1 for problem in decision.problems if problem.incident)
+    if incidents:
+        parts.insert(0, _plural(incidents, "incident"))
+    if acute:
+        parts.append(f"{acute} acute")
     headline = ", ".join(parts) or "no active problem"
     org_name = logging_setup.safe_text(result.org_name)
     return kind, header_text(f"[{kind.upper()}] {SUBJECT_PREFIX}: {headline} - {org_name}")
@@ -182,6 +189,7 @@ def alert_extras(
             "site_name": problem.site_name,
             "metric_name": names.get(problem.metric, problem.metric),
             "sle_pct": problem.sle_pct,
+            "acute": problem.acute,
         }
         for problem in decision.with_reason(alert_state.REASON_NEW, alert_state.REASON_ESCALATED)
     ]

@@ -81,6 +81,21 @@ class MetricResult:
     root_cause: Optional[RootCause] = None
     # The API gave a value that cannot be read (NaN, outside 0..1): no_data, and the site is never "healthy".
     unreadable: bool = False
+    # Policy (analysis/policy.py). The thresholds that judged this metric when they are not the run's default.
+    thresholds: Optional[Dict[str, float]] = None
+    # False when the policy keeps the metric out of alerts (muted says why: min_clients, min_users, silence,
+    # maintenance, inhibited); it stays in every report, marked with muted_reason and muted_until.
+    alertable: bool = True
+    muted: Optional[str] = None
+    muted_reason: Optional[str] = None
+    muted_until: Optional[datetime] = None
+    # The SLE % over sle.alert_window, and acute: below the critical threshold there (fast detection).
+    alert_window_pct: Optional[float] = None
+    acute: bool = False
+    # The key of the incident this site-metric belongs to (incident:<metric>:<classifier>), None when none.
+    incident: Optional[str] = None
+    # Metric keys of the same site folded into this one (inhibition: "site connectivity").
+    folded: List[str] = field(default_factory=list)
 
     @property
     def top_classifier(self) -> Optional[ClassifierStat]:
@@ -104,6 +119,11 @@ class SiteResult:
     # From the wired and WAN sites-sle results (sle.types); None when that type is not collected or not reported.
     num_switches: Optional[int] = None
     num_gateways: Optional[int] = None
+    # Policy: the name of the profile whose thresholds judged the site (None: no policy; "default": none matched),
+    # the site's IANA timezone and its Mist site group names.
+    profile: Optional[str] = None
+    timezone: Optional[str] = None
+    groups: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +138,42 @@ class Insight:
     severity: str
     num_clients: Optional[int]
     top_classifier: Optional[ClassifierStat]
+
+
+@dataclass
+class IncidentSite:
+    """One site-metric of an incident."""
+
+    site_id: str
+    site_name: str
+    severity: str
+    sle_pct: Optional[float]
+
+
+@dataclass
+class Incident:
+    """Site-metrics sharing a metric and a top classifier: a shared cause, alerted as one problem."""
+
+    metric: str
+    metric_name: str
+    classifier: str
+    classifier_name: str
+    severity: str
+    sites: List[IncidentSite]
+
+    @property
+    def key(self) -> str:
+        """Return the stable key of the incident across runs: incident:<metric>:<classifier>."""
+        return f"incident:{self.metric}:{self.classifier}"
+
+    @property
+    def headline(self) -> str:
+        """Return e.g. `DHCP Unresponsive degrades Time to Connect at 37 sites (12 critical)`."""
+        critical = sum(1 for site in self.sites if site.severity == "critical")
+        return (
+            f"{self.classifier_name} degrades {self.metric_name} at {len(self.sites)} sites ({critical} critical): "
+            "a shared service is the likely cause"
+        )
 
 
 @dataclass
@@ -148,6 +204,10 @@ class RunResult:
     trends: Optional[Dict[str, Any]] = None
     # The SLE types collected (sle.types): "wifi", then "wired" and "wan" when configured.
     types: List[str] = field(default_factory=lambda: ["wifi"])
+    # Policy (analysis/policy.py): True once applied; the incidents, worst first; sle.alert_window when set.
+    policy_applied: bool = False
+    incidents: List[Incident] = field(default_factory=list)
+    alert_window: Optional[str] = None
 
     @property
     def deferred_count(self) -> int:

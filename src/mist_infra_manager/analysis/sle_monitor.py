@@ -310,7 +310,8 @@ def apply_breakdown(
     metric.source = source
     if metric.sle_pct is None and breakdown.sle_pct is not None:
         metric.sle_pct = breakdown.sle_pct
-        metric.severity = severity_for(metric.sle_pct, thresholds)
+        # A site's profile thresholds (analysis/policy.py) judge it when it has one.
+        metric.severity = severity_for(metric.sle_pct, metric.thresholds or thresholds)
 
 
 def site_sort_key(site: SiteResult) -> Tuple[int, float, int, str]:

@@ -107,7 +107,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_commands(subcommands)
     _add_check_command(subcommands)
     _add_notify_test(subcommands)
+    _add_silence_command(subcommands)
     return parser
+
+
+def _add_silence_command(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    silence = subcommands.add_parser("silence", help="mute known problems for a while: add, list, expire")
+    actions = silence.add_subparsers(dest="silence_command", metavar="ACTION")
+    actions.required = True
+    add = actions.add_parser("add", help="mute the problems of matching sites (and one metric) until a time")
+    target = add.add_mutually_exclusive_group(required=True)
+    target.add_argument("--site", metavar="GLOB", help='site name glob, e.g. "Leeds*" (case-insensitive)')
+    target.add_argument("--group", metavar="NAME", help="a Mist site group name")
+    add.add_argument("--metric", metavar="KEY", help="only this metric (a JSON metric key such as coverage)")
+    end = add.add_mutually_exclusive_group(required=True)
+    end.add_argument("--for", dest="duration", metavar="DURATION", help="how long: 30m, 4h, 2d")
+    end.add_argument("--until", metavar="TIME", help="until an ISO time, e.g. 2026-12-02T18:00Z (UTC by default)")
+    add.add_argument("--reason", required=True, help="why: shown in the reports beside each muted problem")
+    _add_common(add, suppress=True)
+    listing = actions.add_parser("list", help="the active silences (with --all: also the recently ended ones)")
+    listing.add_argument("--all", action="store_true", help="also list expired and ended silences")
+    _add_common(listing, suppress=True)
+    expire = actions.add_parser("expire", help="end a silence now; its problems alert again as new")
+    expire.add_argument("id", metavar="ID", help="the silence id shown by add and list")
+    _add_common(expire, suppress=True)
+    _add_common(silence, suppress=True)
 
 
 def _add_notify_test(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -58,6 +58,7 @@ def run_demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     directory = demo.demo_directory(environ)
     with MistSimulator(num_sites=demo.DEMO_SITES, page_cap=demo.DEMO_PAGE_CAP) as simulator:
+        demo.prepare_simulator(simulator)
         raw = demo.demo_raw_config(simulator.base_url, simulator.token, directory)
         config = config_module.validate(raw, "demo", environ={}, base_directory=directory)
         _configure_logging(config, args)
@@ -109,6 +110,10 @@ def dispatch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         from mist_infra_manager.cli.notify_command import run_notify_test
 
         return run_notify_test(args, environ, _configure_logging, _print_console)
+    if args.command == "silence":
+        from mist_infra_manager.cli.silence_command import run_silence
+
+        return run_silence(args, environ, _configure_logging, _print_console)
     if args.mode is None:
         args.mode = DEFAULT_MODE
     return run(args, environ)

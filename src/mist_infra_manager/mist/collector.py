@@ -37,9 +37,9 @@ from mist_infra_manager.analysis.models import (
     priority,
     utc_now,
 )
-from mist_infra_manager.mist import call_budget, detail_cache, root_cause_fetch
+from mist_infra_manager.mist import call_budget, detail_cache, policy_inputs, root_cause_fetch
 from mist_infra_manager.mist.mist_client import AuthError, MistApiError, MistClient, NotFoundError, RateLimitError
-from mist_infra_manager.settings import Settings
+from mist_infra_manager.settings import PolicySettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ class CollectionSettings:
     types: Tuple[str, ...] = sle_types.DEFAULT_TYPES
     # Seconds after the run's start when it stops making API calls; None: no deadline.
     run_timeout_seconds: Optional[float] = None
+    # The alert policy (analysis/policy.py) and the short window of fast detection (sle.alert_window).
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    alert_window: Optional[str] = None
+    # An active silence names a Mist site group: read the site groups even without a policy naming one.
+    site_groups_wanted: bool = False
 
     @classmethod
     def from_config(cls, config: Settings, interval_minutes: Optional[float] = None) -> CollectionSettings:
@@ -90,6 +95,8 @@ class CollectionSettings:
             detail_reuse_minutes=config.sle.detail_reuse_minutes,
             root_cause=config.sle.root_cause,
             types=tuple(config.sle.types),
+            policy=config.policy,
+            alert_window=config.sle.alert_window,
         )
 
 
@@ -200,7 +207,7 @@ def detail_targets(sites: List[SiteResult], classifier_detail: str) -> List[Tupl
         (site, metric)
         for site in sites
         for metric in site.metrics.values()
-        if classifier_detail == "all" or metric.severity in ALERT_SEVERITIES
+        if classifier_detail == "all" or metric.severity in ALERT_SEVERITIES or metric.acute
     ]
     targets.sort(key=lambda pair: priority(pair[1].severity, pair[1].sle_pct, pair[0].num_clients, pair[0].name))
     return targets
@@ -450,6 +457,13 @@ def _org_phase(
         if state_directory is not None
         else None
     )
+    if (
+        cached is not None
+        and settings.policy.enabled
+        and not any(key in entry for entry in cached for key in detail_cache.POLICY_SITE_KEYS)
+    ):
+        # A sites cache written before the policy keys were kept: fetch timezones and site groups now.
+        cached = None
     workers = settings.max_workers
     sites_path = f"/orgs/{org_id}/sites"
     if cached is not None:
@@ -545,6 +559,20 @@ def collect(
             raise
         sites, notes = merge_sites(site_list, sle_results, settings.thresholds)
         notes.extend(sle_types.merge_types(sites, type_results, settings.thresholds, failed_types))
+        # Alert policy: per-site thresholds by profile, then the short window (before the detail targets).
+        policy_inputs.apply_profiles(
+            client,
+            org_id,
+            site_list,
+            sites,
+            settings.policy,
+            settings.thresholds,
+            state_directory=state_directory,
+            now=now,
+            cache_minutes=settings.sites_cache_minutes,
+            groups_wanted=settings.site_groups_wanted,
+        )
+        policy_inputs.apply_alert_window(client, org_id, sites, settings.alert_window, settings.thresholds)
         problems = _org_problems(sites, client.shortfalls)
         problems.extend(type_problems)
         logger.info(

@@ -26,6 +26,9 @@ from mist_infra_manager.state.fileio import atomic_write_text, expect_object, re
 logger = logging.getLogger(__name__)
 
 SITES_CACHE_FILE_NAME = paths.SITES_CACHE_FILE_NAME
+SITEGROUPS_CACHE_FILE_NAME = paths.SITEGROUPS_CACHE_FILE_NAME
+# The site keys the alert policy reads (analysis/policy.py), kept in the sites cache besides id and name.
+POLICY_SITE_KEYS = ("timezone", "sitegroup_ids")
 DETAIL_CACHE_FILE_NAME = paths.DETAIL_CACHE_FILE_NAME
 CACHE_VERSION = 1
 # Classifier detail is reused only while the metric's SLE % moved less than this since the fetch.
@@ -49,9 +52,9 @@ def detail_key(site_id: str, metric_key: str) -> str:
 
 
 def sites_document(org_id: str, fetched_at: datetime, site_list: List[Any]) -> Dict[str, Any]:
-    """Return the sites-cache document: only the id and name of each site, which is all a run uses."""
+    """Return the sites-cache document: the id and name of each site, and what the policy reads (timezone, groups)."""
     sites = [
-        {"id": entry["id"], "name": entry.get("name")}
+        {"id": entry["id"], "name": entry.get("name"), **{key: entry[key] for key in POLICY_SITE_KEYS if key in entry}}
         for entry in site_list
         if isinstance(entry, dict) and isinstance(entry.get("id"), str)
     ]
@@ -91,6 +94,27 @@ def save_sites(state_directory: Path, org_id: str, fetched_at: datetime, site_li
         _write_compact(state_directory / SITES_CACHE_FILE_NAME, sites_document(org_id, fetched_at, site_list))
     except (OSError, ValueError) as error:
         logger.warning("Cannot write the sites cache: %s", error)
+
+
+def load_site_groups(state_directory: Path, org_id: str, now: datetime, max_age_minutes: float) -> Optional[List[Any]]:
+    """Return the cached site groups (id and name), cached like the sites list, or None."""
+    if max_age_minutes <= 0:
+        return None
+    document = read_json_or_none(
+        state_directory / SITEGROUPS_CACHE_FILE_NAME,
+        "site groups cache",
+        check=expect_object("sites"),
+        outcome="the site groups are fetched again",
+    )
+    return cached_sites(document, org_id, now, max_age_minutes)
+
+
+def save_site_groups(state_directory: Path, org_id: str, fetched_at: datetime, groups: List[Any]) -> None:
+    """Write the site groups cache (the sites cache's format); a failure is a warning, never a failed run."""
+    try:
+        _write_compact(state_directory / SITEGROUPS_CACHE_FILE_NAME, sites_document(org_id, fetched_at, groups))
+    except (OSError, ValueError) as error:
+        logger.warning("Cannot write the site groups cache: %s", error)
 
 
 # --- classifier detail -----------------------------------------------------------------------------

@@ -17,12 +17,13 @@ from mist_infra_manager.analysis import catalog, root_cause, sle_monitor, sle_ty
 from mist_infra_manager.analysis.models import (
     ALERT_SEVERITIES,
     ClassifierStat,
+    Incident,
     Insight,
     MetricResult,
     RunResult,
     SiteResult,
 )
-from mist_infra_manager.outputs import email_style
+from mist_infra_manager.outputs import email_style, policy_view
 from mist_infra_manager.state import paths
 from mist_infra_manager.state.fileio import SHARED_FILE_MODE, atomic_write_json, atomic_write_text
 
@@ -92,10 +93,56 @@ def _metric_document(metric: MetricResult) -> Dict[str, Any]:
         document["detail_age_minutes"] = metric.detail_age_minutes
     if metric.root_cause is not None:
         document["root_cause"] = root_cause.document(metric.root_cause)
+    document.update(_metric_policy(metric))
     return document
 
 
+def _metric_policy(metric: MetricResult) -> Dict[str, Any]:
+    """Return the alert policy's keys of a metric, only those that say something (docs/json-contract.md)."""
+    document: Dict[str, Any] = {}
+    if metric.thresholds is not None:
+        document["thresholds"] = dict(metric.thresholds)
+    if metric.alert_window_pct is not None or metric.acute:
+        document["alert_window_pct"] = sle_monitor.json_pct(metric.alert_window_pct)
+        document["acute"] = metric.acute
+    if metric.muted is not None:
+        document["muted"] = {"by": metric.muted, "reason": metric.muted_reason, "until": iso(metric.muted_until)}
+    if metric.incident is not None:
+        document["incident"] = metric.incident
+    if metric.folded:
+        document["folded"] = list(metric.folded)
+    return document
+
+
+def _incident_document(incident: Incident) -> Dict[str, Any]:
+    return {
+        "key": incident.key,
+        "metric": incident.metric,
+        "classifier": incident.classifier,
+        "classifier_name": incident.classifier_name,
+        "severity": incident.severity,
+        "headline": incident.headline,
+        "site_count": len(incident.sites),
+        "sites": [
+            {
+                "site_id": site.site_id,
+                "site_name": site.site_name,
+                "severity": site.severity,
+                "sle_pct": sle_monitor.json_pct(site.sle_pct),
+            }
+            for site in incident.sites
+        ],
+    }
+
+
 def _site_document(site: SiteResult, types: List[str]) -> Dict[str, Any]:
+    document = _site_fields(site, types)
+    if site.profile is not None:
+        document.update(profile=site.profile, timezone=site.timezone, site_groups=list(site.groups))
+    return document
+
+
+def _site_fields(site: SiteResult, types: List[str]) -> Dict[str, Any]:
     document: Dict[str, Any] = {
         "id": site.id,
         "name": site.name,
@@ -149,6 +196,10 @@ def dashboard_document(result: RunResult) -> Dict[str, Any]:
     }
     if result.trends is not None:
         document["trends"] = result.trends
+    if result.policy_applied or result.incidents:
+        document["incidents"] = [_incident_document(incident) for incident in result.incidents]
+    if result.alert_window is not None:
+        document["window"]["alert_window"] = result.alert_window
     return _redacted(document)
 
 
@@ -164,6 +215,11 @@ def _redacted(document: Dict[str, Any]) -> Dict[str, Any]:
     document["org"]["name"] = redactor(document["org"]["name"] or "") or document["org"]["name"]
     for site in document["sites"]:
         site["name"] = redactor(site["name"])
+        for metric in site["metrics"].values():
+            if "muted" in metric:
+                metric["muted"] = text_safety.map_strings(metric["muted"], redactor)
+    if "incidents" in document:
+        document["incidents"] = text_safety.map_strings(document["incidents"], redactor)
     for insight in document["insights"]:
         insight["site_name"] = redactor(insight["site_name"])
     if "trends" in document:
@@ -249,6 +305,8 @@ def _build_environment() -> Any:
     environment.globals["recommended_action"] = catalog.recommended_action
     environment.globals["share"] = root_cause.format_share
     environment.globals["dimension_names"] = root_cause.DIMENSION_NAMES
+    # The alert policy's lines (templates _policy.txt.j2 and _policy.html.j2).
+    environment.globals["policy_view"] = policy_view.build
     email_style.register(environment)
     return environment
 

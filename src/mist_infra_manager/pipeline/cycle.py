@@ -14,13 +14,14 @@ from datetime import datetime
 from typing import Callable, List, Optional
 
 from mist_infra_manager.alerting import channels, notification_service
+from mist_infra_manager.analysis import policy
 from mist_infra_manager.analysis.models import RunResult, utc_now
 from mist_infra_manager.mist import collector
 from mist_infra_manager.mist.mist_client import MistClient
 from mist_infra_manager.outputs import report_generator
 from mist_infra_manager.outputs.report_generator import ReportFiles
 from mist_infra_manager.settings import Settings
-from mist_infra_manager.state import history_store, paths
+from mist_infra_manager.state import history_store, paths, silences
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +98,13 @@ def run_cycle(
     started = time.monotonic()
     own_client = client is None
     active_client = client or make_client(config)
+    active_silences = silences.load_silences(config.reports.directory)
     try:
+        settings = collector.CollectionSettings.from_config(config, interval_minutes)
+        settings.site_groups_wanted = any(item.group is not None and item.active(clock()) for item in active_silences)
         result = collector.collect(
             active_client,
-            collector.CollectionSettings.from_config(config, interval_minutes),
+            settings,
             clock(),
             fetch_detail=mode != "insights",
             # The call meter and the caches, shared by every run of this reports directory.
@@ -112,6 +116,9 @@ def run_cycle(
     finally:
         if own_client:
             active_client.close()
+    # Alert policy: silences (state/silences.json), maintenance, minimum impact, inhibition and incidents.
+    result.alert_window = config.sle.alert_window
+    policy.apply_policy(result, config.policy, active_silences, clock())
     outcome = CycleOutcome(result=result)
     # Before any output, which all render result.trends; then the run's snapshot and retention.
     _update_history(result, config)

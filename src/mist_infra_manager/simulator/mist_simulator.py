@@ -375,6 +375,11 @@ CITIES: Tuple[Tuple[str, str, str, str, float, float], ...] = (
     ("Glasgow", "GB", "United Kingdom", "Europe/London", 55.8642, -4.2518),
 )
 SITE_CREATED_EPOCH_S = 1_600_000_000
+# Site groups: every site is in "Stores <country code>" (REFERENCE §11 shape), plus any set_site_group adds.
+STORES_GROUP_PREFIX = "Stores "
+SITEGROUP_CREATED_S = 1_650_000_000
+# A sites-sle window at most this long is the short view (sle.alert_window): short_fractions apply.
+SHORT_WINDOW_MAX_S = 3 * 3600
 SITE_CREATED_STEP_S = 3_613
 SITE_MODIFIED_EPOCH_S = 1_756_000_000
 AP_MODELS = ("AP45", "AP34", "AP43", "AP32", "AP24")
@@ -487,6 +492,10 @@ class SimSite:
     num_switches: int = 0
     num_gateways: int = 0
     type_fractions: Dict[str, float] = field(default_factory=dict)
+    # Site group names beyond the country's "Stores <CC>" (set_site_group), and the short-window view:
+    # org metric key -> fraction over the last hour(s), where it differs from the day (set_short_fraction).
+    extra_groups: List[str] = field(default_factory=list)
+    short_fractions: Dict[str, float] = field(default_factory=dict)
 
     @property
     def has_data(self) -> bool:
@@ -1078,6 +1087,7 @@ class MistSimulator:
         self._routes: List[Tuple[Pattern[str], Route]] = [
             (re.compile(r"^/api/v1/self$"), self._get_self),
             (re.compile(r"^/api/v1/orgs/([^/]+)/sites$"), self._get_org_sites),
+            (re.compile(r"^/api/v1/orgs/([^/]+)/sitegroups$"), self._get_sitegroups),
             (re.compile(r"^/api/v1/orgs/([^/]+)/insights/sites-sle$"), self._get_sites_sle),
             (re.compile(r"^/api/v1/orgs/([^/]+)/insights/([^/]+)$"), self._get_org_insight),
             (re.compile(r"^/api/v1/orgs/([^/]+)/alarms/search$"), self._get_alarms),
@@ -1201,6 +1211,57 @@ class MistSimulator:
                 self._type_json.pop((sle_type, index), None)
             for cache_key in [cache_key for cache_key in self._summary_cache if cache_key[0] == index]:
                 del self._summary_cache[cache_key]
+
+    def set_clients(self, index: int, num_clients: int) -> None:
+        """Change one site's client count (sites-sle num_clients)."""
+        site = self.sites[index]
+        with self._lock:
+            site.num_clients = num_clients
+            self._sle_json[index] = None
+
+    def set_site_group(self, index: int, name: str) -> None:
+        """Put one site into the site group `name` too (created when new), e.g. "Warehouses"."""
+        site = self.sites[index]
+        with self._lock:
+            if name not in site.extra_groups:
+                site.extra_groups = [*site.extra_groups, name]
+            self._site_json[index] = None
+
+    def set_short_fraction(self, index: int, key: str, fraction: Optional[float]) -> None:
+        """Give one site-metric another value over a short window (an outage in the last hour); None: as the day."""
+        site = self.sites[index]
+        with self._lock:
+            site.short_fractions = {k: v for k, v in site.short_fractions.items() if k != key}
+            if fraction is not None:
+                site.short_fractions[key] = fraction
+
+    def set_classifiers(self, index: int, key: str, fraction: float, weights: Dict[str, float]) -> None:
+        """Set one site-metric's value and the share of each classifier in its degraded part (adding up to 1)."""
+        site = self.sites[index]
+        with self._lock:
+            site.classifier_weights = dict(site.classifier_weights)
+            site.classifier_weights[key] = _full_weights(key, weights)
+        self.set_fraction(index, key, fraction)
+
+    def site_groups(self) -> List[Dict[str, Any]]:
+        """Return the org's site groups as GET /orgs/{org}/sitegroups gives them."""
+        names: Dict[str, List[str]] = {}
+        for site in self.sites:
+            for name in [STORES_GROUP_PREFIX + site.country_code, *site.extra_groups]:
+                names.setdefault(name, []).append(site.id)
+        return [
+            {
+                "id": _uuid(
+                    "sitegroup", name[len(STORES_GROUP_PREFIX) :] if name.startswith(STORES_GROUP_PREFIX) else name
+                ),
+                "name": name,
+                "org_id": self.org_id,
+                "site_ids": site_ids,
+                "created_time": SITEGROUP_CREATED_S,
+                "modified_time": SITEGROUP_CREATED_S,
+            }
+            for name, site_ids in sorted(names.items())
+        ]
 
     def site_by_id(self, site_id: str) -> Optional[SimSite]:
         """The site with this id, if any."""
@@ -1388,7 +1449,8 @@ class MistSimulator:
                     "lat": round(site.lat + (site.index % 17) * 0.003, 4),
                     "lng": round(site.lng + (site.index % 13) * 0.003, 4),
                 },
-                "sitegroup_ids": [_uuid("sitegroup", site.country_code)],
+                "sitegroup_ids": [_uuid("sitegroup", site.country_code)]
+                + [_uuid("sitegroup", name) for name in site.extra_groups],
                 "notes": "",
                 "rftemplate_id": _uuid("rftemplate", site.country_code),
                 "aptemplate_id": _uuid("aptemplate", "default"),
@@ -1421,6 +1483,21 @@ class MistSimulator:
         headers = [("X-Page-Total", str(len(sites))), ("X-Page-Limit", str(limit)), ("X-Page-Page", str(page))]
         return _Response(200, body, headers)
 
+    def _get_sitegroups(self, groups: Tuple[str, ...], query: Dict[str, str]) -> _Response:
+        sites = self._org_sites(groups[0])
+        if sites is None:
+            return _not_found(groups[0])
+        items = self.site_groups() if groups[0] == self.org_id else []
+        limit, page, first, end = self._page(query, len(items))
+        headers = [("X-Page-Total", str(len(items))), ("X-Page-Limit", str(limit)), ("X-Page-Page", str(page))]
+        return _Response(200, _json(items[first:end]), headers)
+
+    def _short_fragment(self, site: SimSite) -> bytes:
+        """The site's sites-sle entry over a short window: the day's values, short_fractions applied."""
+        body = json.loads(self._sle_fragment(site))
+        body.update(site.short_fractions)
+        return _json(body)
+
     def _get_sites_sle(self, groups: Tuple[str, ...], query: Dict[str, str]) -> _Response:
         sites = self._org_sites(groups[0])
         if sites is None:
@@ -1441,7 +1518,8 @@ class MistSimulator:
         if sle_type in TYPE_KEYS:
             results = b",".join(self._type_fragment(site, sle_type) for site in sites[first:last])
         else:
-            results = b",".join(self._sle_fragment(site) for site in sites[first:last])
+            fragment = self._short_fragment if end - start <= SHORT_WINDOW_MAX_S else self._sle_fragment
+            results = b",".join(fragment(site) for site in sites[first:last])
         return _Response(200, head.encode() + results + b"]}")
 
     def _type_fragment(self, site: SimSite, sle_type: str) -> bytes:

@@ -20,6 +20,8 @@ HEARTBEAT_FILE_NAME = "heartbeat.json"
 ALERT_STATE_FILE_NAME = "alert_state.json"
 METER_FILE_NAME = "call_meter.json"
 SITES_CACHE_FILE_NAME = "sites_cache.json"
+SITEGROUPS_CACHE_FILE_NAME = "sitegroups_cache.json"
+SILENCES_FILE_NAME = "silences.json"
 DETAIL_CACHE_FILE_NAME = "detail_cache.json"
 ROOT_CAUSE_CACHE_FILE_NAME = "root_cause_cache.json"
 OUTBOX_DIRECTORY_NAME = "outbox"
@@ -81,6 +83,16 @@ class StatePaths:
     def sites_cache(self) -> Path:
         """Return the cached sites list."""
         return self.state / SITES_CACHE_FILE_NAME
+
+    @property
+    def sitegroups_cache(self) -> Path:
+        """Return the cached Mist site groups (read only when the alert policy names site groups)."""
+        return self.state / SITEGROUPS_CACHE_FILE_NAME
+
+    @property
+    def silences(self) -> Path:
+        """Return the silences made with `silence add`."""
+        return self.state / SILENCES_FILE_NAME
 
     @property
     def detail_cache(self) -> Path:
