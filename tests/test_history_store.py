@@ -522,7 +522,13 @@ def test_the_names_the_outbox_gives_are_the_ones_retention_recognizes(tmp_path: 
 
 @pytest.mark.parametrize(
     "content",
-    [gzip.compress(b'{"format": 1, "taken_at": "\xff"}'), gzip.compress(b"[" * 100_000), gzip.compress(b"[1]")],
+    # mtime=0: the same bytes in every process, so parallel workers collect the same test ids.
+    [
+        gzip.compress(b'{"format": 1, "taken_at": "\xff"}', mtime=0),
+        gzip.compress(b"[" * 100_000, mtime=0),
+        gzip.compress(b"[1]", mtime=0),
+    ],
+    ids=["not-utf-8", "too-deep", "wrong-shape"],
 )
 def test_an_undecodable_too_deep_or_wrong_shaped_snapshot_is_set_aside_and_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
