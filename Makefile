@@ -5,11 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-# Tests run on PYTEST_WORKERS processes (pytest-xdist); `make test PYTEST_WORKERS=0` runs them in this process.
-PYTEST_WORKERS ?= 2
+# Tests run on PYTEST_WORKERS processes (pytest-xdist; 4 on 2 CPUs: many tests wait on loopback servers); `make test PYTEST_WORKERS=0` runs them in this process.
+PYTEST_WORKERS ?= 4
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: demo test test-unit test-integration test-e2e lint check clean screenshots
+.PHONY: demo test test-all test-unit test-integration test-e2e lint check clean screenshots
 
 demo: $(VENV)/.runtime-installed
 	$(BIN)/python src/main.py --demo
@@ -17,6 +17,10 @@ demo: $(VENV)/.runtime-installed
 # Every tier; the hypothesis tests use the fast profile unless CI=true or HYPOTHESIS_PROFILE=ci (docs/testing.md).
 test: $(VENV)/.dev-installed
 	$(PYTEST)
+
+# Also the slow 10,000-site checks and the full hypothesis counts, as CI runs them.
+test-all: $(VENV)/.dev-installed
+	HYPOTHESIS_PROFILE=ci MIST_TEST_SLOW=1 $(PYTEST)
 
 test-unit: $(VENV)/.dev-installed
 	$(PYTEST) -m unit

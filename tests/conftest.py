@@ -55,11 +55,14 @@ def pytest_configure(config: pytest.Config) -> None:
         HYPOTHESIS_PROFILE = chosen
 
 
-def example_count(full: int) -> int:
-    """Return max_examples for a hypothesis test whose full count is `full`: all of it under the ci profile."""
+def example_count(full: int, fast: int = FAST_EXAMPLES) -> int:
+    """Return max_examples for a hypothesis test whose full count is `full`: all of it under the ci profile.
+
+    fast: the count of the fast profile, lower for tests whose examples are expensive to generate.
+    """
     if HYPOTHESIS_PROFILE == "ci":
         return full
-    return min(full, FAST_EXAMPLES)
+    return min(full, fast)
 
 
 # --- tiers ---------------------------------------------------------------------------------------------------------
@@ -139,11 +142,19 @@ def tier_of(item: pytest.Item) -> Optional[str]:
     return MODULE_TIERS.get(item.path.name)
 
 
+# Tests marked `slow` (10,000-site scale checks, each several seconds) run with the full hypothesis counts: in CI
+# (CI=true), with HYPOTHESIS_PROFILE=ci, or with `make test-all`; `make test` skips them to stay under a minute.
+RUN_SLOW = HYPOTHESIS_PROFILE == "ci" or os.environ.get("MIST_TEST_SLOW", "").strip() == "1"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    skip_slow = pytest.mark.skip(reason="slow: runs in CI (CI=true) and with `make test-all`")
     for item in items:
         tier = tier_of(item)
         if tier is not None and item.get_closest_marker(tier) is None:
             item.add_marker(getattr(pytest.mark, tier))
+        if not RUN_SLOW and item.get_closest_marker("slow") is not None:
+            item.add_marker(skip_slow)
 
 
 def deep_merge(base: Dict[str, Any], overrides: Mapping[str, Any]) -> Dict[str, Any]:

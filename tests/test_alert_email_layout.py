@@ -7,6 +7,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import pytest
+
 from email_browser import alert_html, first_alert
 from mist_infra_manager import config as config_module
 from mist_infra_manager.alerting import email_delivery, notification_service
@@ -83,6 +85,7 @@ def html_part_on_the_wire(data: bytes) -> bytes:
 # --- Size on the wire -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_ten_thousand_site_alert_arrives_with_an_html_part_under_100_000_bytes_as_encoded(tmp_path: Path) -> None:
     with SmtpTestServer() as server:
         outcome = notification_service.process_run(

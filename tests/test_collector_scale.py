@@ -479,6 +479,7 @@ def test_the_meter_adds_up_the_calls_of_every_cli_run(org40: MistSimulator, make
     assert meter_total(tmp_path / "reports" / "state") == org40.calls == (1 + 2 + 10 + severe_count(org40)) + 2
 
 
+@pytest.mark.slow
 def test_an_hour_of_fifteen_minute_cycles_on_ten_thousand_sites_stays_within_five_thousand_calls(
     tmp_path: Path,
 ) -> None:
@@ -500,6 +501,7 @@ def test_an_hour_of_fifteen_minute_cycles_on_ten_thousand_sites_stays_within_fiv
         assert meter_total(tmp_path) == sum(calls[1:])
 
 
+@pytest.mark.slow
 def test_a_tight_budget_spreads_the_detail_over_the_hour_without_a_single_429(tmp_path: Path) -> None:
     clock = FakeClock()
     # 2,000 sites with 200 degraded site-metrics, and a token limit of 250 calls an hour (200 usable).

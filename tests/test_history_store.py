@@ -485,6 +485,7 @@ def test_a_history_that_cannot_be_written_is_logged_and_the_run_goes_on(
     assert any("a-file" in message for message in warnings_of(caplog))
 
 
+@pytest.mark.slow
 def test_a_week_of_history_for_10000_sites_gives_every_degraded_site_its_7_day_line(tmp_path: Path) -> None:
     sites = [
         site(f"site-{index:05d}-0000-0000-0000-000000000000", f"Store {index}", num_clients=100 + index % 300)

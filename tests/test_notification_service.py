@@ -254,6 +254,7 @@ def test_tables_are_capped_with_a_pointer_to_the_attachment() -> None:
     assert "and 5 more sites: see the attached report" in rendered.text
 
 
+@pytest.mark.slow
 def test_a_ten_thousand_site_org_gives_an_html_body_under_100_kb() -> None:
     result = large_result(total_sites=10_000, affected=2_000)
 

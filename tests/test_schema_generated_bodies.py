@@ -122,7 +122,8 @@ def test_any_schema_valid_summary_parses_to_a_percentage_or_no_data(body: Dict[s
         assert stat.users is None or stat.users >= 0
 
 
-@settings(max_examples=example_count(50), deadline=None, suppress_health_check=list(HealthCheck))
+# A whole org per example, generated from the schemas, costs seconds: the fast profile runs 3, CI all 50.
+@settings(max_examples=example_count(50, fast=3), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     self_body=from_schema(SELF_SCHEMA),
     sites=from_schema(SITES_SCHEMA),
