@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 from conftest import SIMULATOR_TOKEN, run_main
+from email_browser import first_alert
 from mist_infra_manager import config as config_module
 from mist_infra_manager.alerting import alert_state, email_delivery, notification_service
 from mist_infra_manager.analysis import catalog
@@ -72,25 +73,7 @@ def sample_result(**kwargs: Any) -> RunResult:
 
 
 def render_first_alert(result: RunResult, max_rows: int = 25) -> notification_service.RenderedEmail:
-    decision = alert_state.decide(
-        {},
-        alert_state.current_problems(result),
-        alert_state.site_metric_severities(result),
-        trends_computed=result.trends is not None,
-        now=FIXED_NOW,
-        repeat_interval=timedelta(hours=4),
-    )
-    email = notification_service.alert_extras(
-        result,
-        decision,
-        previous={},
-        resolved=[],
-        max_rows=max_rows,
-        repeat_interval="4h",
-        attachment_name="SUMMARY_REPORT_20250314T060000Z.txt",
-        now=FIXED_NOW,
-    )
-    return notification_service.render_alert(result, email)
+    return first_alert(result, max_rows)
 
 
 def metric_sections(html: str) -> List[str]:
