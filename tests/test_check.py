@@ -145,3 +145,32 @@ def test_an_incomplete_dashboard_is_unknown(
 
     code, line = check(["--config", str(config_path)], capsys)
     assert code == 3 and "incomplete" in line
+
+
+def test_perfdata_follows_a_metrics_own_profile_thresholds() -> None:
+    from mist_infra_manager.outputs import nagios
+
+    dashboard = {
+        "generated_at": "2026-01-01T00:00:00Z",
+        "complete": True,
+        "thresholds": {"critical": 70, "major": 80, "warning": 90},
+        "sites": [
+            {
+                "id": "s1",
+                "name": "Warehouse 1",
+                "status": "warning",
+                "metrics": {
+                    "coverage": {
+                        "sle_pct": 62.0,
+                        "severity": "warning",
+                        "thresholds": {"critical": 50, "major": 60, "warning": 75},
+                    }
+                },
+            }
+        ],
+    }
+    now = utc_now().fromisoformat("2026-01-01T00:10:00+00:00")
+    verdict = nagios.evaluate(dashboard, now, timedelta(minutes=30), site="Warehouse 1")
+
+    assert verdict.code == 1
+    assert verdict.line.endswith("| 'coverage'=62.0%;75:;50:;0;100")

@@ -117,7 +117,11 @@ def _evaluate_site(entry: Mapping[str, Any], thresholds: Mapping[str, Any], metr
         if value.get("severity") != "info"
     )
     detail = ", ".join(f"{key} {_number(pct)}% ({severity})" for pct, key, severity in worst) or "all metrics healthy"
-    data = " ".join(perfdata(key, float(value["sle_pct"]), site_thresholds) for key, value in measured.items())
+    # A metric judged by a policy profile carries its own thresholds (docs/json-contract.md).
+    data = " ".join(
+        perfdata(key, float(value["sle_pct"]), _mapping(value.get("thresholds")) or site_thresholds)
+        for key, value in measured.items()
+    )
     return CheckResult(code, f"{SERVICE} {STATUS_WORDS[code]} - {name}: {detail} | {data}")
 
 
