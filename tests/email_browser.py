@@ -122,7 +122,8 @@ def wrapper_page(email_html: str, width: int, measure: bool) -> str:
     )
 
 
-def _run(binary: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
+def run_chromium(binary: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """Run headless Chromium with a fresh profile folder and the quiet, offline flags; returns its result."""
     return subprocess.run(
         [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
         capture_output=True,
@@ -136,7 +137,7 @@ def measure(binary: str, email_html: str, width: int, work: Path) -> Dict[str, A
     """Return what the measuring script saw: viewport, scrollWidth, section right edges, table displays."""
     page = work / f"measure-{width}.html"
     page.write_text(wrapper_page(email_html, width, measure=True), encoding="utf-8")
-    done = _run(
+    done = run_chromium(
         binary,
         work / f"profile-{width}",
         f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}",
@@ -160,7 +161,7 @@ def screenshot(binary: str, email_html: str, width: int, target: Path, work: Pat
     page.write_text(wrapper_page(email_html, width, measure=False), encoding="utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
-    done = _run(
+    done = run_chromium(
         binary,
         work / f"profile-shot-{target.stem}",
         f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}",

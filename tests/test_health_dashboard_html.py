@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import List
 
 import pytest
 
+from email_browser import chromium, run_chromium
 from mist_infra_manager.analysis import catalog
 from mist_infra_manager.analysis.models import RunResult
 from mist_infra_manager.outputs import report_generator
@@ -18,20 +18,8 @@ from result_builders import HTML_SITE_NAME, make_result, sample_sites, sample_tr
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 ESCAPED_HTML_SITE_NAME = "&lt;b&gt;Café &amp; &#34;Bar&#34; &#39;Store&#39;&lt;/b&gt;"
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
-CHROMIUM_TIMEOUT_SECONDS = 90
-# Chromium's flags for a quiet, offline, headless run as root in CI.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,3000",
-)
+# The dashboard is a long page: a tall window shows its tables.
+WINDOW_SIZE = "--window-size=1400,3000"
 
 
 def every_metric_affected() -> RunResult:
@@ -85,21 +73,14 @@ def test_a_healthy_org_dashboard_says_so_for_every_metric() -> None:
 
 
 def _chromium() -> str:
-    for name in CHROMIUM_CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("headless Chromium not installed (apt-get install chromium; .ci/run installs it)")
+    found = chromium()
+    if found is None:
+        pytest.skip("headless Chromium not installed (apt-get install chromium; .ci/run installs it)")
+    return found
 
 
 def _run_chromium(binary: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=CHROMIUM_TIMEOUT_SECONDS,
-        check=False,
-    )
+    return run_chromium(binary, profile, WINDOW_SIZE, *arguments)
 
 
 @pytest.mark.browser
