@@ -75,46 +75,43 @@ def cached_sites(document: Any, org_id: str, now: datetime, max_age_minutes: flo
     return [entry for entry in sites if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
 
 
-def load_sites(state_directory: Path, org_id: str, now: datetime, max_age_minutes: float) -> Optional[List[Any]]:
-    """Return the usable cached sites list, or None."""
+def _load_list(path: Path, what: str, org_id: str, now: datetime, max_age_minutes: float) -> Optional[List[Any]]:
+    """Return a cached list (the sites, or the site groups) when young enough and of this org, else None."""
     if max_age_minutes <= 0:
         return None
     document = read_json_or_none(
-        state_directory / SITES_CACHE_FILE_NAME,
-        "sites cache",
-        check=expect_object("sites"),
-        outcome="the sites list is fetched again",
+        path, what, check=expect_object("sites"), outcome=f"the {what.removesuffix(' cache')} is fetched again"
     )
     return cached_sites(document, org_id, now, max_age_minutes)
+
+
+def _save_list(path: Path, what: str, org_id: str, fetched_at: datetime, items: List[Any]) -> None:
+    """Write a cached list in the sites cache's format; a failure is a warning, never a failed run."""
+    try:
+        _write_compact(path, sites_document(org_id, fetched_at, items))
+    except (OSError, ValueError) as error:
+        logger.warning("Cannot write the %s: %s", what, error)
+
+
+def load_sites(state_directory: Path, org_id: str, now: datetime, max_age_minutes: float) -> Optional[List[Any]]:
+    """Return the usable cached sites list, or None."""
+    return _load_list(state_directory / SITES_CACHE_FILE_NAME, "sites list cache", org_id, now, max_age_minutes)
 
 
 def save_sites(state_directory: Path, org_id: str, fetched_at: datetime, site_list: List[Any]) -> None:
     """Write the sites cache; a failure is a warning, never a failed run."""
-    try:
-        _write_compact(state_directory / SITES_CACHE_FILE_NAME, sites_document(org_id, fetched_at, site_list))
-    except (OSError, ValueError) as error:
-        logger.warning("Cannot write the sites cache: %s", error)
+    _save_list(state_directory / SITES_CACHE_FILE_NAME, "sites list cache", org_id, fetched_at, site_list)
 
 
 def load_site_groups(state_directory: Path, org_id: str, now: datetime, max_age_minutes: float) -> Optional[List[Any]]:
     """Return the cached site groups (id and name), cached like the sites list, or None."""
-    if max_age_minutes <= 0:
-        return None
-    document = read_json_or_none(
-        state_directory / SITEGROUPS_CACHE_FILE_NAME,
-        "site groups cache",
-        check=expect_object("sites"),
-        outcome="the site groups are fetched again",
-    )
-    return cached_sites(document, org_id, now, max_age_minutes)
+    path = state_directory / SITEGROUPS_CACHE_FILE_NAME
+    return _load_list(path, "site groups cache", org_id, now, max_age_minutes)
 
 
 def save_site_groups(state_directory: Path, org_id: str, fetched_at: datetime, groups: List[Any]) -> None:
-    """Write the site groups cache (the sites cache's format); a failure is a warning, never a failed run."""
-    try:
-        _write_compact(state_directory / SITEGROUPS_CACHE_FILE_NAME, sites_document(org_id, fetched_at, groups))
-    except (OSError, ValueError) as error:
-        logger.warning("Cannot write the site groups cache: %s", error)
+    """Write the site groups cache; a failure is a warning, never a failed run."""
+    _save_list(state_directory / SITEGROUPS_CACHE_FILE_NAME, "site groups cache", org_id, fetched_at, groups)
 
 
 # --- classifier detail -----------------------------------------------------------------------------
